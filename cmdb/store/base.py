@@ -1,0 +1,257 @@
+"""The store protocol every backend implements, and the types it speaks.
+
+Everything above the store (sync engine, impact, GraphQL, CLI, notebooks) talks
+to a backend through ``Store`` only. Writes happen inside ``store.transaction()``:
+a sync run is one transaction, so a crash leaves the last committed state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from cmdb.model import CI, ChangeKind, ChangeRecord, Direction, Relationship, RelKey, SyncRun
+
+__all__ = [
+    "CIFilter",
+    "ChangeFilter",
+    "Hit",
+    "Page",
+    "RelFilter",
+    "SourceState",
+    "Stats",
+    "Store",
+    "MAX_PAGE",
+]
+
+T = TypeVar("T")
+
+MAX_PAGE = 10_000
+"""The most rows one listing call returns, whatever ``first`` asks for."""
+
+
+@dataclass(frozen=True, slots=True)
+class CIFilter:
+    """Which CIs a listing returns; every field set narrows it (AND)."""
+
+    ids: tuple[str, ...] | None = None
+    types: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
+    provider: str | None = None
+    scope: str | None = None
+    region: str | None = None
+    environment: str | None = None
+    owner: str | None = None
+    cost_centre: str | None = None
+    business_unit: str | None = None
+    criticality: str | None = None
+    lifecycle_states: tuple[str, ...] | None = None
+    tag_key: str | None = None
+    tag_value: str | None = None  # with tag_key: that tag has this value
+    text: str | None = None  # full-text search over id, name and tags
+    missing_owner: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelFilter:
+    types: tuple[str, ...] | None = None
+    source: str | None = None
+    scope: str | None = None
+    inferred: bool | None = None
+    review: str | None = None
+    lifecycle_states: tuple[str, ...] | None = None
+    ci_id: str | None = None  # either end
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFilter:
+    ci_ids: tuple[str, ...] | None = None
+    scope: str | None = None
+    sync_id: str | None = None
+    kinds: tuple[ChangeKind, ...] | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; ``end_cursor`` is opaque, pass it as ``after``."""
+
+    items: list[T]
+    end_cursor: str | None
+    has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A CI reached by a traversal, with the shortest path that reached it.
+
+    ``path`` runs from the start CI to this one, edge by edge, each as stored
+    (from_id -> to_id in dependency direction, whichever way the walk went).
+    """
+
+    ci_id: str
+    depth: int
+    path: tuple[Relationship, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What one source last reported for one CI."""
+
+    fingerprint: str
+    last_seen: datetime
+    lifecycle_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    total: int
+    by_class: dict[str, int] = field(default_factory=dict)
+    by_provider: dict[str, int] = field(default_factory=dict)
+    by_lifecycle: dict[str, int] = field(default_factory=dict)
+    by_type: dict[str, int] = field(default_factory=dict)
+    relationships: int = 0
+    relationships_by_type: dict[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """One CMDB graph, wherever it is kept."""
+
+    #: how the store is described to a person (path or URI without secrets)
+    location: str
+
+    # --- life cycle ---------------------------------------------------------
+    def close(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything written inside lands together or not at all."""
+        ...
+
+    # --- CIs ----------------------------------------------------------------
+    def get_cis(self, ids: Sequence[str]) -> dict[str, CI]: ...
+
+    def list_cis(self, filter: CIFilter, first: int = 100, after: str | None = None) -> Page[CI]: ...
+
+    def count_cis(self, filter: CIFilter) -> int: ...
+
+    def iter_cis(self, filter: CIFilter | None = None, batch_size: int = 5000) -> Iterator[CI]:
+        """Every CI that passes ``filter``, in stable order, streamed."""
+        ...
+
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` that the store holds."""
+        ...
+
+    def search(self, text: str, limit: int = 20) -> list[CI]:
+        """Full-text search over ids, names and tags, best match first."""
+        ...
+
+    def resolve_aliases(self, aliases: Sequence[str]) -> dict[str, str]:
+        """Map each known alias to the id of the CI that carries it."""
+        ...
+
+    def stats(self) -> Stats: ...
+
+    # --- relationships ------------------------------------------------------
+    def relationships(
+        self,
+        ids: Sequence[str],
+        direction: Direction = "out",
+        types: Sequence[str] | None = None,
+        include_inactive: bool = False,
+    ) -> list[Relationship]:
+        """Edges touching ``ids``: ``out`` edges start at them, ``in`` edges end at them.
+
+        Rejected and retired edges are left out unless ``include_inactive``.
+        """
+        ...
+
+    def get_relationships(self, keys: Sequence[RelKey]) -> dict[RelKey, Relationship]: ...
+
+    def list_relationships(
+        self, filter: RelFilter, first: int = 100, after: str | None = None
+    ) -> Page[Relationship]: ...
+
+    def iter_relationships(self, filter: RelFilter | None = None, batch_size: int = 5000) -> Iterator[Relationship]: ...
+
+    # --- graph walks --------------------------------------------------------
+    def traverse(
+        self,
+        start_ids: Sequence[str],
+        direction: Direction = "in",
+        types: Sequence[str] | None = None,
+        max_depth: int = 3,
+        limit: int = 10_000,
+    ) -> list[Hit]:
+        """Breadth-first walk from ``start_ids`` (not included), nearest first.
+
+        ``in`` walks to dependents (blast radius), ``out`` to dependencies.
+        Stops at ``max_depth`` or after ``limit`` CIs.
+        """
+        ...
+
+    def shortest_path(
+        self,
+        from_id: str,
+        to_id: str,
+        direction: Direction = "out",
+        types: Sequence[str] | None = None,
+        max_depth: int = 10,
+    ) -> list[Relationship] | None: ...
+
+    # --- history ------------------------------------------------------------
+    def changes(self, filter: ChangeFilter, first: int = 100, after: str | None = None) -> Page[ChangeRecord]: ...
+
+    def iter_changes(self, filter: ChangeFilter, batch_size: int = 5000) -> Iterator[ChangeRecord]: ...
+
+    def sync_runs(self, limit: int = 20, source: str | None = None) -> list[SyncRun]: ...
+
+    # --- writes (inside transaction()) --------------------------------------
+    def source_states(self, ids: Sequence[str], source: str) -> dict[str, SourceState]:
+        """For each id that ``source`` has reported before: what it reported last."""
+        ...
+
+    def rel_fingerprints(self, keys: Sequence[RelKey]) -> dict[RelKey, tuple[str, str, str]]:
+        """For each existing relationship key: (fingerprint, lifecycle_state, review)."""
+        ...
+
+    def put_cis(self, cis: Sequence[CI]) -> None:
+        """Insert or replace whole CIs (the engine has merged them)."""
+        ...
+
+    def put_source_states(self, source: str, scope: str, states: dict[str, tuple[str, datetime]]) -> None:
+        """Record, per CI id, the fingerprint ``source`` reported in its sweep of ``scope``, and when."""
+        ...
+
+    def touch(self, ids: Sequence[str], source: str, at: datetime) -> None:
+        """``source`` saw these CIs unchanged at ``at``."""
+        ...
+
+    def drop_source(self, ids: Sequence[str], source: str) -> None:
+        """``source`` no longer reports these CIs."""
+        ...
+
+    def unseen(self, scope: str, source: str, before: datetime) -> list[str]:
+        """Ids of CIs that ``source`` reported in its sweep of ``scope``, but not since ``before``."""
+        ...
+
+    def put_relationships(self, rels: Sequence[Relationship], fingerprints: Sequence[str]) -> None: ...
+
+    def touch_relationships(self, keys: Sequence[RelKey], at: datetime) -> None: ...
+
+    def unseen_relationships(self, scope: str, source: str, before: datetime) -> list[Relationship]:
+        """Active relationships from ``source`` in ``scope`` not seen since ``before``."""
+        ...
+
+    def stale_before(self, before: datetime, limit: int = 100_000) -> tuple[list[CI], list[Relationship]]:
+        """Stale CIs and relationships whose ``stale_since`` is before ``before``."""
+        ...
+
+    def append_changes(self, changes: Sequence[ChangeRecord]) -> None: ...
+
+    def save_sync_run(self, run: SyncRun) -> None: ...

@@ -1,0 +1,973 @@
+"""The embedded store: one SQLite file in WAL mode, no server.
+
+Several processes may read while one writes; a sync run is one transaction.
+CIs get an integer ``nid`` so that edges and traversals work on integers; the
+public surface speaks CI ids only. All SQL lives in this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from cmdb.errors import StoreError, ValidationError
+from cmdb.model import CI, ChangeRecord, Direction, Evidence, Relationship, RelKey, SyncRun
+from cmdb.store.base import (
+    MAX_PAGE,
+    ChangeFilter,
+    CIFilter,
+    Hit,
+    Page,
+    RelFilter,
+    SourceState,
+    Stats,
+)
+from cmdb.vocabulary import vocabulary
+
+__all__ = ["SqliteStore"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+CHUNK = 900  # ids per IN (...) list; well under SQLite's variable limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cis (
+    nid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    ci_class TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    provider TEXT NOT NULL DEFAULT '',
+    scope TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL DEFAULT '',
+    environment TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    cost_centre TEXT NOT NULL DEFAULT '',
+    business_unit TEXT NOT NULL DEFAULT '',
+    criticality TEXT NOT NULL DEFAULT '',
+    lifecycle_state TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    attributes TEXT NOT NULL DEFAULT '{}',
+    aliases TEXT NOT NULL DEFAULT '[]',
+    sources TEXT NOT NULL DEFAULT '[]',
+    provenance TEXT NOT NULL DEFAULT '{}',
+    first_seen TEXT,
+    last_seen TEXT,
+    stale_since TEXT
+);
+CREATE INDEX IF NOT EXISTS cis_type ON cis(type);
+CREATE INDEX IF NOT EXISTS cis_scope ON cis(scope, lifecycle_state);
+CREATE INDEX IF NOT EXISTS cis_lifecycle ON cis(lifecycle_state, stale_since);
+CREATE TABLE IF NOT EXISTS ci_sources (
+    source TEXT NOT NULL,
+    nid INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (source, nid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aliases (
+    alias TEXT PRIMARY KEY,
+    nid INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rels (
+    src INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    dst INTEGER NOT NULL,
+    lifecycle_state TEXT NOT NULL,
+    review TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    scope TEXT NOT NULL DEFAULT '',
+    evidence TEXT NOT NULL DEFAULT '[]',
+    confidence REAL NOT NULL DEFAULT 1.0,
+    inferred INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    first_seen TEXT,
+    last_seen TEXT,
+    stale_since TEXT,
+    PRIMARY KEY (src, type, dst)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rels_dst ON rels(dst, type, src, lifecycle_state, review);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ci_id TEXT NOT NULL,
+    sync_id TEXT NOT NULL DEFAULT '',
+    actor TEXT NOT NULL DEFAULT '',
+    scope TEXT NOT NULL DEFAULT '',
+    field TEXT NOT NULL DEFAULT '',
+    before TEXT,
+    after TEXT,
+    rel_type TEXT NOT NULL DEFAULT '',
+    to_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS changes_ci ON changes(ci_id);
+CREATE INDEX IF NOT EXISTS changes_at ON changes(at);
+CREATE TABLE IF NOT EXISTS sync_runs (
+    sync_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    errors TEXT NOT NULL,
+    actor TEXT NOT NULL DEFAULT ''
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS ci_fts USING fts5(id, name, tags, tokenize = 'unicode61');
+"""
+
+_CI_COLUMNS = (
+    "id, type, ci_class, name, provider, scope, region, environment, owner, cost_centre, "
+    "business_unit, criticality, lifecycle_state, tags, attributes, aliases, sources, provenance, "
+    "first_seen, last_seen, stale_since"
+)
+_CI_UPSERT = (
+    f"INSERT INTO cis ({_CI_COLUMNS}) VALUES ({', '.join('?' * 21)}) "
+    "ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _CI_COLUMNS.split(",")[1:])
+)
+_REL_COLUMNS = (
+    "r.src, r.type, r.dst, r.lifecycle_state, r.review, r.source, r.scope, r.evidence, r.confidence, "
+    "r.inferred, r.first_seen, r.last_seen, r.stale_since"
+)
+_REL_SELECT = (
+    f"SELECT a.id, b.id, {_REL_COLUMNS} FROM rels r JOIN cis a ON a.nid = r.src JOIN cis b ON b.nid = r.dst"
+)
+_REL_UPSERT = """
+INSERT INTO rels (src, type, dst, lifecycle_state, review, source, scope, evidence, confidence, inferred,
+                  fingerprint, first_seen, last_seen, stale_since)
+SELECT a.nid, ?, b.nid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+FROM cis a, cis b WHERE a.id = ? AND b.id = ?
+ON CONFLICT(src, type, dst) DO UPDATE SET
+    lifecycle_state = excluded.lifecycle_state, review = excluded.review, source = excluded.source,
+    scope = excluded.scope, evidence = excluded.evidence, confidence = excluded.confidence,
+    inferred = excluded.inferred, fingerprint = excluded.fingerprint, first_seen = excluded.first_seen,
+    last_seen = excluded.last_seen, stale_since = excluded.stale_since
+"""
+_WALKABLE = "r.lifecycle_state != 'retired' AND r.review != 'rejected'"
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(f"n:{value}".encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, number = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "n":
+            raise ValueError(kind)
+        return int(number)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(f"not a cursor this store issued: {cursor!r}") from None
+
+
+def _fts_query(text: str) -> str:
+    """Turn free text into an FTS5 query of quoted prefix terms (no operators)."""
+    terms = [t for t in "".join(c if c.isalnum() else " " for c in text).split() if t]
+    return " ".join(f'"{t}"*' for t in terms)
+
+
+def _tags_text(tags: dict[str, str]) -> str:
+    return " ".join(f"{k} {v}" for k, v in tags.items())
+
+
+def _row_to_ci(row: sqlite3.Row | tuple[Any, ...]) -> CI:
+    return CI(
+        id=row[0],
+        type=row[1],
+        name=row[3],
+        provider=row[4],
+        scope=row[5],
+        region=row[6],
+        environment=row[7],
+        owner=row[8],
+        cost_centre=row[9],
+        business_unit=row[10],
+        criticality=row[11],
+        lifecycle_state=row[12],
+        tags=orjson.loads(row[13]),
+        attributes=orjson.loads(row[14]),
+        aliases=tuple(orjson.loads(row[15])),
+        sources=tuple(orjson.loads(row[16])),
+        provenance=orjson.loads(row[17]),
+        first_seen=_parse(row[18]),
+        last_seen=_parse(row[19]),
+        stale_since=_parse(row[20]),
+    )
+
+
+def _ci_params(ci: CI) -> tuple[Any, ...]:
+    return (
+        ci.id,
+        ci.type,
+        vocabulary().class_of(ci.type),
+        ci.name,
+        ci.provider,
+        ci.scope,
+        ci.region,
+        ci.environment,
+        ci.owner,
+        ci.cost_centre,
+        ci.business_unit,
+        ci.criticality,
+        ci.lifecycle_state,
+        _dumps(ci.tags),
+        _dumps(ci.attributes),
+        _dumps(list(ci.aliases)),
+        _dumps(list(ci.sources)),
+        _dumps(ci.provenance),
+        _time(ci.first_seen),
+        _time(ci.last_seen),
+        _time(ci.stale_since),
+    )
+
+
+def _row_to_rel(row: tuple[Any, ...]) -> Relationship:
+    # row: from_id, to_id, src, type, dst, lifecycle, review, source, scope, evidence, confidence,
+    #      inferred, first_seen, last_seen, stale_since
+    return Relationship(
+        from_id=row[0],
+        type=row[3],
+        to_id=row[1],
+        lifecycle_state=row[5],
+        review=row[6],
+        source=row[7],
+        scope=row[8],
+        evidence=tuple(Evidence(e[0], e[1]) for e in orjson.loads(row[9])),
+        confidence=row[10],
+        inferred=bool(row[11]),
+        first_seen=_parse(row[12]),
+        last_seen=_parse(row[13]),
+        stale_since=_parse(row[14]),
+    )
+
+
+def _row_to_change(row: tuple[Any, ...]) -> ChangeRecord:
+    return ChangeRecord(
+        seq=row[0],
+        at=datetime.fromisoformat(row[1]),
+        kind=row[2],
+        ci_id=row[3],
+        sync_id=row[4],
+        actor=row[5],
+        scope=row[6],
+        field=row[7],
+        before=orjson.loads(row[8]) if row[8] is not None else None,
+        after=orjson.loads(row[9]) if row[9] is not None else None,
+        rel_type=row[10],
+        to_id=row[11],
+    )
+
+
+class SqliteStore:
+    """The embedded default store. ``path`` is created if missing."""
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path).expanduser()
+        self.location = str(self.path)
+        self._synchronous = synchronous
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._conn()
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the CMDB database {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the CMDB database {self.path}: {exc}") from exc
+        if version is None or version[0] != SCHEMA_VERSION:
+            found = version[0] if version else "none"
+            raise StoreError(f"{self.path} has schema version {found}, this cmdb needs {SCHEMA_VERSION}")
+
+    # --- connections --------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA cache_size = -131072")  # 128 MiB
+            conn.execute("PRAGMA mmap_size = 1073741824")
+            self._ensure_schema(conn)
+            self._local.conn = conn
+            self._local.depth = 0
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @staticmethod
+    def _ensure_schema(conn: sqlite3.Connection) -> None:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+            return
+        # One script in one transaction; IF NOT EXISTS makes a concurrent creator harmless.
+        conn.executescript(
+            "BEGIN IMMEDIATE;"
+            + _SCHEMA
+            + f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
+            + "COMMIT;"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self._conn()
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path} is busy: {exc}") from exc
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._local.depth = 0
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"query failed on {self.path}: {exc}") from exc
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        if not self._local.depth:
+            raise StoreError("writes must happen inside store.transaction()")
+        self._conn().executemany(sql, rows)
+
+    # --- CIs ----------------------------------------------------------------
+    def get_cis(self, ids: Sequence[str]) -> dict[str, CI]:
+        found: dict[str, CI] = {}
+        unique = list(dict.fromkeys(ids))
+        for chunk in _chunks(unique):
+            for row in self._query(f"SELECT {_CI_COLUMNS} FROM cis WHERE id IN ({_marks(len(chunk))})", chunk):
+                found[row[0]] = _row_to_ci(row)
+        return found
+
+    def _where(self, f: CIFilter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+
+        def among(column: str, values: Sequence[str]) -> None:
+            clauses.append(f"{column} IN ({_marks(len(values))})")
+            params.extend(values)
+
+        if f.ids is not None:
+            among("id", f.ids)
+        if f.types is not None:
+            among("type", f.types)
+        if f.classes is not None:
+            among("ci_class", f.classes)
+        for column in (
+            "provider",
+            "scope",
+            "region",
+            "environment",
+            "owner",
+            "cost_centre",
+            "business_unit",
+            "criticality",
+        ):
+            value = getattr(f, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if f.lifecycle_states is not None:
+            among("lifecycle_state", f.lifecycle_states)
+        if f.tag_key is not None:
+            if f.tag_value is not None:
+                clauses.append("json_extract(tags, '$.' || json_quote(?)) = ?")
+                params.extend([f.tag_key, f.tag_value])
+            else:
+                clauses.append("json_type(tags, '$.' || json_quote(?)) IS NOT NULL")
+                params.append(f.tag_key)
+        if f.missing_owner is not None:
+            clauses.append("owner = ''" if f.missing_owner else "owner != ''")
+        if f.text:
+            query = _fts_query(f.text)
+            if query:
+                clauses.append("nid IN (SELECT rowid FROM ci_fts WHERE ci_fts MATCH ?)")
+                params.append(query)
+        return (" AND ".join(clauses) or "1"), params
+
+    def list_cis(self, filter: CIFilter, first: int = 100, after: str | None = None) -> Page[CI]:
+        first = max(0, min(first, MAX_PAGE))
+        where, params = self._where(filter)
+        rows = self._query(
+            f"SELECT nid, {_CI_COLUMNS} FROM cis WHERE nid > ? AND {where} ORDER BY nid LIMIT ?",
+            [_decode_cursor(after), *params, first + 1],
+        )
+        items = [_row_to_ci(row[1:]) for row in rows[:first]]
+        end = _encode_cursor(rows[len(items) - 1][0]) if items else after
+        return Page(items, end, len(rows) > first)
+
+    def count_cis(self, filter: CIFilter) -> int:
+        where, params = self._where(filter)
+        return int(self._query(f"SELECT count(*) FROM cis WHERE {where}", params)[0][0])
+
+    def iter_cis(self, filter: CIFilter | None = None, batch_size: int = 5000) -> Iterator[CI]:
+        after: str | None = None
+        while True:
+            page = self.list_cis(filter or CIFilter(), batch_size, after)
+            yield from page.items
+            if not page.has_next:
+                return
+            after = page.end_cursor
+
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        return set(self._nids(ids))
+
+    def search(self, text: str, limit: int = 20) -> list[CI]:
+        query = _fts_query(text)
+        if not query:
+            return []
+        rows = self._query(
+            f"SELECT {_CI_COLUMNS} FROM cis JOIN "
+            "(SELECT rowid AS hit, rank FROM ci_fts WHERE ci_fts MATCH ? ORDER BY rank LIMIT ?) ON nid = hit "
+            "ORDER BY rank",
+            [query, min(limit, MAX_PAGE)],
+        )
+        return [_row_to_ci(row) for row in rows]
+
+    def resolve_aliases(self, aliases: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(aliases))):
+            rows = self._query(
+                f"SELECT a.alias, c.id FROM aliases a JOIN cis c ON c.nid = a.nid "
+                f"WHERE a.alias IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            found.update((alias, ci_id) for alias, ci_id in rows)
+        return found
+
+    def stats(self) -> Stats:
+        def grouped(sql: str) -> dict[str, int]:
+            return {key: count for key, count in self._query(sql)}
+
+        by_type = grouped("SELECT type, count(*) FROM cis GROUP BY type")
+        vocab = vocabulary()
+        by_class: dict[str, int] = {}
+        for type_name, count in by_type.items():
+            ci_class = vocab.class_of(type_name)
+            by_class[ci_class] = by_class.get(ci_class, 0) + count
+        rel_by_type = grouped(f"SELECT type, count(*) FROM rels r WHERE {_WALKABLE} GROUP BY type")
+        return Stats(
+            total=sum(by_type.values()),
+            by_class=dict(sorted(by_class.items())),
+            by_provider=grouped("SELECT provider, count(*) FROM cis GROUP BY provider ORDER BY provider"),
+            by_lifecycle=grouped("SELECT lifecycle_state, count(*) FROM cis GROUP BY lifecycle_state"),
+            by_type=dict(sorted(by_type.items())),
+            relationships=sum(rel_by_type.values()),
+            relationships_by_type=dict(sorted(rel_by_type.items())),
+        )
+
+    # --- relationships ------------------------------------------------------
+    def relationships(
+        self,
+        ids: Sequence[str],
+        direction: Direction = "out",
+        types: Sequence[str] | None = None,
+        include_inactive: bool = False,
+    ) -> list[Relationship]:
+        result: list[Relationship] = []
+        sides = {"out": ("a",), "in": ("b",), "both": ("a", "b")}[direction]
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            for side in sides:
+                sql = f"{_REL_SELECT} WHERE {side}.id IN ({_marks(len(chunk))})"
+                params: list[Any] = list(chunk)
+                if types:
+                    sql += f" AND r.type IN ({_marks(len(types))})"
+                    params.extend(types)
+                if not include_inactive:
+                    sql += f" AND {_WALKABLE}"
+                result.extend(_row_to_rel(row) for row in self._query(sql, params))
+        if direction == "both":  # an edge between two of the ids came back twice
+            result = list({rel.key: rel for rel in result}.values())
+        return result
+
+    def get_relationships(self, keys: Sequence[RelKey]) -> dict[RelKey, Relationship]:
+        wanted = set(keys)
+        found: dict[RelKey, Relationship] = {}
+        for rel in self.relationships(sorted({k[0] for k in wanted}), "out", include_inactive=True):
+            if rel.key in wanted:
+                found[rel.key] = rel
+        return found
+
+    def _rel_where(self, f: RelFilter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if f.types is not None:
+            clauses.append(f"r.type IN ({_marks(len(f.types))})")
+            params.extend(f.types)
+        for column in ("source", "scope", "review"):
+            value = getattr(f, column)
+            if value is not None:
+                clauses.append(f"r.{column} = ?")
+                params.append(value)
+        if f.inferred is not None:
+            clauses.append("r.inferred = ?")
+            params.append(int(f.inferred))
+        if f.lifecycle_states is not None:
+            clauses.append(f"r.lifecycle_state IN ({_marks(len(f.lifecycle_states))})")
+            params.extend(f.lifecycle_states)
+        if f.ci_id is not None:
+            clauses.append("(a.id = ? OR b.id = ?)")
+            params.extend([f.ci_id, f.ci_id])
+        return (" AND ".join(clauses) or "1"), params
+
+    def list_relationships(
+        self, filter: RelFilter, first: int = 100, after: str | None = None
+    ) -> Page[Relationship]:
+        # Cursor over the clustered key (src, type, dst), packed as "src|type|dst".
+        first = max(0, min(first, MAX_PAGE))
+        where, params = self._rel_where(filter)
+        position = ""
+        if after:
+            try:
+                position = base64.urlsafe_b64decode(after.encode()).decode()
+                src_text, rel_type, dst_text = position.split("|")
+                cursor = (int(src_text), rel_type, int(dst_text))
+            except (ValueError, UnicodeDecodeError):
+                raise ValidationError(f"not a cursor this store issued: {after!r}") from None
+            where += " AND (r.src, r.type, r.dst) > (?, ?, ?)"
+            params.extend(cursor)
+        rows = self._query(
+            f"{_REL_SELECT} WHERE {where} ORDER BY r.src, r.type, r.dst LIMIT ?", [*params, first + 1]
+        )
+        items = [_row_to_rel(row) for row in rows[:first]]
+        end = after
+        if items:
+            last = rows[len(items) - 1]
+            end = base64.urlsafe_b64encode(f"{last[2]}|{last[3]}|{last[4]}".encode()).decode()
+        return Page(items, end, len(rows) > first)
+
+    def iter_relationships(self, filter: RelFilter | None = None, batch_size: int = 5000) -> Iterator[Relationship]:
+        after: str | None = None
+        while True:
+            page = self.list_relationships(filter or RelFilter(), batch_size, after)
+            yield from page.items
+            if not page.has_next:
+                return
+            after = page.end_cursor
+
+    # --- graph walks --------------------------------------------------------
+    def _nids(self, ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            found.update(self._query(f"SELECT id, nid FROM cis WHERE id IN ({_marks(len(chunk))})", chunk))
+        return found
+
+    def _bfs(
+        self,
+        start: Sequence[int],
+        direction: Direction,
+        types: Sequence[str] | None,
+        max_depth: int,
+        limit: int,
+        goal: int | None = None,
+    ) -> dict[int, tuple[int, tuple[int, str, int] | None]]:
+        """nid -> (depth, edge that reached it as (src, type, dst)); starts have no edge."""
+        reached: dict[int, tuple[int, tuple[int, str, int] | None]] = {n: (0, None) for n in start}
+        frontier = list(start)
+        type_clause = f" AND r.type IN ({_marks(len(types))})" if types else ""
+        type_params = list(types or ())
+        queries: list[tuple[str, str]] = []
+        if direction in ("in", "both"):  # who needs the frontier: edges ending there
+            queries.append(("in", f"SELECT r.dst, r.type, r.src FROM rels r WHERE r.dst IN ({{}}){type_clause} AND {_WALKABLE}"))
+        if direction in ("out", "both"):
+            queries.append(("out", f"SELECT r.src, r.type, r.dst FROM rels r WHERE r.src IN ({{}}){type_clause} AND {_WALKABLE}"))
+        found = 0
+        conn = self._conn()
+        for depth in range(1, max_depth + 1):
+            next_frontier: list[int] = []
+            for chunk in _chunks(frontier):
+                for way, template in queries:
+                    sql = template.format(_marks(len(chunk)))
+                    for here, rel_type, there in conn.execute(sql, [*chunk, *type_params]):
+                        if there in reached:
+                            continue
+                        edge = (there, rel_type, here) if way == "in" else (here, rel_type, there)
+                        reached[there] = (depth, edge)
+                        next_frontier.append(there)
+                        found += 1
+                        if found >= limit or there == goal:
+                            return reached
+            if not next_frontier:
+                break
+            next_frontier.sort()  # a sorted IN list walks the index in order
+            frontier = next_frontier
+        return reached
+
+    def _edges(self, triples: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str, int], Relationship]:
+        wanted = set(triples)
+        by_src: dict[int, list[tuple[int, str, int]]] = {}
+        for triple in wanted:
+            by_src.setdefault(triple[0], []).append(triple)
+        found: dict[tuple[int, str, int], Relationship] = {}
+        for chunk in _chunks(sorted(by_src)):
+            rows = self._query(f"{_REL_SELECT} WHERE r.src IN ({_marks(len(chunk))})", chunk)
+            for row in rows:
+                triple = (row[2], row[3], row[4])
+                if triple in wanted:
+                    found[triple] = _row_to_rel(row)
+        return found
+
+    @staticmethod
+    def _steps(
+        nid: int, reached: dict[int, tuple[int, tuple[int, str, int] | None]]
+    ) -> list[tuple[int, str, int]]:
+        """The edges from a start CI to ``nid``, in walking order."""
+        steps: list[tuple[int, str, int]] = []
+        while (step := reached[nid][1]) is not None:
+            steps.append(step)
+            nid = step[0] if step[2] == nid else step[2]
+        steps.reverse()
+        return steps
+
+    def traverse(
+        self,
+        start_ids: Sequence[str],
+        direction: Direction = "in",
+        types: Sequence[str] | None = None,
+        max_depth: int = 3,
+        limit: int = 10_000,
+    ) -> list[Hit]:
+        start = sorted(set(self._nids(start_ids).values()))
+        reached = self._bfs(start, direction, types, max_depth, limit)
+        found = [nid for nid, (_, edge) in reached.items() if edge is not None]
+        names = self._names(found)
+        edges = self._edges(edge for _, edge in reached.values() if edge is not None)
+        return [
+            Hit(names[nid], reached[nid][0], tuple(edges[step] for step in self._steps(nid, reached)))
+            for nid in found
+        ]
+
+    def _names(self, nids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in _chunks(list(nids)):
+            found.update(self._query(f"SELECT nid, id FROM cis WHERE nid IN ({_marks(len(chunk))})", chunk))
+        return found
+
+    def shortest_path(
+        self,
+        from_id: str,
+        to_id: str,
+        direction: Direction = "out",
+        types: Sequence[str] | None = None,
+        max_depth: int = 10,
+    ) -> list[Relationship] | None:
+        nids = self._nids([from_id, to_id])
+        if from_id not in nids or to_id not in nids:
+            return None
+        if from_id == to_id:
+            return []
+        goal = nids[to_id]
+        reached = self._bfs([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
+        if goal not in reached:
+            return None
+        steps = self._steps(goal, reached)
+        edges = self._edges(steps)
+        return [edges[step] for step in steps]
+
+    # --- history ------------------------------------------------------------
+    def _change_where(self, f: ChangeFilter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if f.ci_ids is not None:
+            clauses.append(f"(ci_id IN ({_marks(len(f.ci_ids))}) OR to_id IN ({_marks(len(f.ci_ids))}))")
+            params.extend(f.ci_ids)
+            params.extend(f.ci_ids)
+        for column in ("scope", "sync_id"):
+            value = getattr(f, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if f.kinds is not None:
+            clauses.append(f"kind IN ({_marks(len(f.kinds))})")
+            params.extend(f.kinds)
+        if f.since is not None:
+            clauses.append("at >= ?")
+            params.append(_time(f.since))
+        if f.until is not None:
+            clauses.append("at < ?")
+            params.append(_time(f.until))
+        return (" AND ".join(clauses) or "1"), params
+
+    def changes(self, filter: ChangeFilter, first: int = 100, after: str | None = None) -> Page[ChangeRecord]:
+        first = max(0, min(first, MAX_PAGE))
+        where, params = self._change_where(filter)
+        rows = self._query(
+            f"SELECT seq, at, kind, ci_id, sync_id, actor, scope, field, before, after, rel_type, to_id "
+            f"FROM changes WHERE seq > ? AND {where} ORDER BY seq LIMIT ?",
+            [_decode_cursor(after), *params, first + 1],
+        )
+        items = [_row_to_change(row) for row in rows[:first]]
+        end = _encode_cursor(items[-1].seq) if items else after
+        return Page(items, end, len(rows) > first)
+
+    def iter_changes(self, filter: ChangeFilter, batch_size: int = 5000) -> Iterator[ChangeRecord]:
+        after: str | None = None
+        while True:
+            page = self.changes(filter, batch_size, after)
+            yield from page.items
+            if not page.has_next:
+                return
+            after = page.end_cursor
+
+    def sync_runs(self, limit: int = 20, source: str | None = None) -> list[SyncRun]:
+        sql = "SELECT sync_id, source, started_at, finished_at, status, scopes, counts, errors, actor FROM sync_runs"
+        params: list[Any] = []
+        if source is not None:
+            sql += " WHERE source = ?"
+            params.append(source)
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        params.append(limit)
+        return [
+            SyncRun(
+                sync_id=row[0],
+                source=row[1],
+                started_at=datetime.fromisoformat(row[2]),
+                finished_at=_parse(row[3]),
+                status=row[4],
+                scopes=orjson.loads(row[5]),
+                counts=orjson.loads(row[6]),
+                errors=orjson.loads(row[7]),
+                actor=row[8],
+            )
+            for row in self._query(sql, params)
+        ]
+
+    # --- writes -------------------------------------------------------------
+    def source_states(self, ids: Sequence[str], source: str) -> dict[str, SourceState]:
+        found: dict[str, SourceState] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            rows = self._query(
+                "SELECT c.id, s.fingerprint, s.last_seen, c.lifecycle_state FROM cis c "
+                f"JOIN ci_sources s ON s.source = ? AND s.nid = c.nid WHERE c.id IN ({_marks(len(chunk))})",
+                [source, *chunk],
+            )
+            for ci_id, fingerprint, last_seen, state in rows:
+                found[ci_id] = SourceState(fingerprint, datetime.fromisoformat(last_seen), state)
+        return found
+
+    def rel_fingerprints(self, keys: Sequence[RelKey]) -> dict[RelKey, tuple[str, str, str]]:
+        wanted = set(keys)
+        found: dict[RelKey, tuple[str, str, str]] = {}
+        for chunk in _chunks(sorted({k[0] for k in wanted})):
+            rows = self._query(
+                "SELECT a.id, r.type, b.id, r.fingerprint, r.lifecycle_state, r.review FROM rels r "
+                "JOIN cis a ON a.nid = r.src JOIN cis b ON b.nid = r.dst "
+                f"WHERE a.id IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            for from_id, rel_type, to_id, fingerprint, state, review in rows:
+                key = (from_id, rel_type, to_id)
+                if key in wanted:
+                    found[key] = (fingerprint, state, review)
+        return found
+
+    def put_cis(self, cis: Sequence[CI]) -> None:
+        if not cis:
+            return
+        self._write_many(_CI_UPSERT, (_ci_params(ci) for ci in cis))
+        conn = self._conn()
+        ids = [ci.id for ci in cis]
+        nids = self._nids(ids)
+        for chunk in _chunks(list(nids.values())):
+            conn.execute(f"DELETE FROM ci_fts WHERE rowid IN ({_marks(len(chunk))})", chunk)
+        conn.executemany(
+            "INSERT INTO ci_fts (rowid, id, name, tags) VALUES (?, ?, ?, ?)",
+            ((nids[ci.id], ci.id, ci.name, _tags_text(ci.tags)) for ci in cis),
+        )
+        alias_rows = [(alias, nids[ci.id]) for ci in cis for alias in ci.aliases]
+        if alias_rows:
+            conn.executemany("INSERT OR REPLACE INTO aliases (alias, nid) VALUES (?, ?)", alias_rows)
+
+    def put_source_states(self, source: str, scope: str, states: dict[str, tuple[str, datetime]]) -> None:
+        self._write_many(
+            "INSERT OR REPLACE INTO ci_sources (source, nid, scope, fingerprint, last_seen) "
+            "SELECT ?, nid, ?, ?, ? FROM cis WHERE id = ?",
+            ((source, scope, fp, _time(at), ci_id) for ci_id, (fp, at) in states.items()),
+        )
+
+    def touch(self, ids: Sequence[str], source: str, at: datetime) -> None:
+        stamp = _time(at)
+        for chunk in _chunks(list(ids)):
+            self._write_many(
+                f"UPDATE ci_sources SET last_seen = ? WHERE source = ? AND nid IN "
+                f"(SELECT nid FROM cis WHERE id IN ({_marks(len(chunk))}))",
+                [[stamp, source, *chunk]],
+            )
+            self._write_many(
+                f"UPDATE cis SET last_seen = ? WHERE id IN ({_marks(len(chunk))})", [[stamp, *chunk]]
+            )
+
+    def drop_source(self, ids: Sequence[str], source: str) -> None:
+        for chunk in _chunks(list(ids)):
+            self._write_many(
+                f"DELETE FROM ci_sources WHERE source = ? AND nid IN "
+                f"(SELECT nid FROM cis WHERE id IN ({_marks(len(chunk))}))",
+                [[source, *chunk]],
+            )
+
+    def unseen(self, scope: str, source: str, before: datetime) -> list[str]:
+        rows = self._query(
+            "SELECT c.id FROM ci_sources s JOIN cis c ON c.nid = s.nid "
+            "WHERE s.source = ? AND s.scope = ? AND s.last_seen < ? ORDER BY c.nid",
+            [source, scope, _time(before)],
+        )
+        return [row[0] for row in rows]
+
+    def put_relationships(self, rels: Sequence[Relationship], fingerprints: Sequence[str]) -> None:
+        self._write_many(
+            _REL_UPSERT,
+            (
+                (
+                    rel.type,
+                    rel.lifecycle_state,
+                    rel.review,
+                    rel.source,
+                    rel.scope,
+                    _dumps([(e.field, e.value) for e in rel.evidence]),
+                    rel.confidence,
+                    int(rel.inferred),
+                    fingerprint,
+                    _time(rel.first_seen),
+                    _time(rel.last_seen),
+                    _time(rel.stale_since),
+                    rel.from_id,
+                    rel.to_id,
+                )
+                for rel, fingerprint in zip(rels, fingerprints, strict=True)
+            ),
+        )
+
+    def touch_relationships(self, keys: Sequence[RelKey], at: datetime) -> None:
+        self._write_many(
+            "UPDATE rels SET last_seen = ? WHERE src = (SELECT nid FROM cis WHERE id = ?) AND type = ? "
+            "AND dst = (SELECT nid FROM cis WHERE id = ?)",
+            ((_time(at), f, t, d) for f, t, d in keys),
+        )
+
+    def unseen_relationships(self, scope: str, source: str, before: datetime) -> list[Relationship]:
+        rows = self._query(
+            f"{_REL_SELECT} WHERE r.source = ? AND r.scope = ? AND r.lifecycle_state = 'active' "
+            "AND r.last_seen < ?",
+            [source, scope, _time(before)],
+        )
+        return [_row_to_rel(row) for row in rows]
+
+    def stale_before(self, before: datetime, limit: int = 100_000) -> tuple[list[CI], list[Relationship]]:
+        rows = self._query(
+            f"SELECT {_CI_COLUMNS} FROM cis WHERE lifecycle_state = 'stale' AND stale_since < ? LIMIT ?",
+            [_time(before), limit],
+        )
+        rel_rows = self._query(
+            f"{_REL_SELECT} WHERE r.lifecycle_state = 'stale' AND r.stale_since < ? LIMIT ?",
+            [_time(before), limit],
+        )
+        return [_row_to_ci(row) for row in rows], [_row_to_rel(row) for row in rel_rows]
+
+    def append_changes(self, changes: Sequence[ChangeRecord]) -> None:
+        self._write_many(
+            "INSERT INTO changes (at, kind, ci_id, sync_id, actor, scope, field, before, after, rel_type, to_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    _time(c.at),
+                    c.kind,
+                    c.ci_id,
+                    c.sync_id,
+                    c.actor,
+                    c.scope,
+                    c.field,
+                    None if c.before is None else _dumps(c.before),
+                    None if c.after is None else _dumps(c.after),
+                    c.rel_type,
+                    c.to_id,
+                )
+                for c in changes
+            ),
+        )
+
+    def save_sync_run(self, run: SyncRun) -> None:
+        self._write_many(
+            "INSERT OR REPLACE INTO sync_runs (sync_id, source, started_at, finished_at, status, scopes, counts, "
+            "errors, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run.sync_id,
+                    run.source,
+                    _time(run.started_at),
+                    _time(run.finished_at),
+                    run.status,
+                    _dumps(run.scopes),
+                    _dumps(run.counts),
+                    _dumps(run.errors),
+                    run.actor,
+                )
+            ],
+        )
