@@ -37,9 +37,14 @@ from cmdb.model import (
 )
 from cmdb.store.base import Store
 
-__all__ = ["SyncEngine", "SyncReport", "Progress"]
+__all__ = ["INFERENCE", "Inferrer", "Progress", "SyncEngine", "SyncReport"]
 
 log = logging.getLogger(__name__)
+
+Inferrer = Callable[[Store], Iterable[Relationship]]
+"""Infers relationships no single source states, from the whole store (after a run's writes)."""
+
+INFERENCE = "inference"  # source and scope of inferred relationships
 
 Progress = Callable[[str, int, int], None]
 """Called after each batch with (scope, CIs in the batch, relationships in it)."""
@@ -398,6 +403,23 @@ class _Run:
             self.counts["relationships_removed"] += len(rels)
         self.flush_changes()
 
+    def apply_inferred(self, rels: Iterable[Relationship]) -> None:
+        """Write what the inferrer found; inferred links it no longer finds go stale."""
+        found: dict[RelKey, Relationship] = {}
+        for rel in rels:
+            rel.source, rel.scope, rel.inferred = INFERENCE, INFERENCE, True
+            found[rel.key] = rel
+        known = self.store.known_ids([end for key in found for end in (key[0], key[2])])
+        self.write_relationships([r for r in found.values() if r.from_id in known and r.to_id in known])
+        gone = self.store.unseen_relationships(INFERENCE, INFERENCE, self.at)
+        for rel in gone:
+            self.rel_change("rel.removed", rel, "lifecycle_state", "active", "stale")
+            rel.lifecycle_state, rel.stale_since = "stale", self.at
+        if gone:
+            self.store.put_relationships(gone, [_rel_fingerprint(rel) for rel in gone])
+            self.counts["relationships_removed"] += len(gone)
+        self.flush_changes()
+
     def retire_overdue(self) -> None:
         cis, rels = self.store.stale_before(self.at - self.engine.grace)
         for ci in cis:
@@ -435,10 +457,12 @@ class SyncEngine:
         *,
         clock: Callable[[], datetime] = now,
         grace: timedelta = timedelta(days=7),
+        inferrer: Inferrer | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.grace = grace
+        self.inferrer = inferrer
 
     def run(self, connector: Connector, *, actor: str = "", progress: Progress | None = None) -> SyncReport:
         """Sweep ``connector`` into the store as one run (one transaction)."""
@@ -473,6 +497,8 @@ class SyncEngine:
                     else:
                         raise TypeError(f"a connector yielded {type(event).__name__}, not a Batch, Problem or ScopeDone")
                 run.finish_deferred()
+                if self.inferrer is not None and mark_stale:
+                    run.apply_inferred(self.inferrer(self.store))
                 if mark_stale:
                     for scope, complete in run.run.scopes.items():
                         if complete:
