@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cmdb.config import Settings
+from cmdb.config import Settings, default_db_path
 from cmdb.connectors.base import Connector
 from cmdb.errors import CmdbError, NotFound
-from cmdb.model import CI, parse_time
+from cmdb.model import CI, now, parse_time
 from cmdb.store import ChangeFilter, Store, open_store
 from cmdb.sync import SyncEngine, SyncReport
 
@@ -97,6 +97,7 @@ class App:
 
     settings: Settings
     target: str | None = None
+    explicit: bool = False  # the user named a store (option or environment)
     _store: Store | None = field(default=None, repr=False)
 
     @property
@@ -132,7 +133,7 @@ def cli(ctx: click.Context, db: Path | None, neo4j_uri: str | None, verbose: int
     if db is not None:
         settings.db = db
     target = neo4j_uri or None
-    app = App(settings, target)
+    app = App(settings, target, explicit=db is not None or bool(neo4j_uri or settings.neo4j_uri))
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -212,19 +213,40 @@ def sync_file(app: App, paths: tuple[Path, ...], json_output: bool) -> None:
 @click.option("--port", default=8080, show_default=True)
 @pass_app
 def demo(app: App, size: int, seed: int, serve: bool, host: str, port: int) -> None:
-    """Load a realistic generated estate into the store and summarise it."""
+    """Load a realistic generated estate into the store and summarise it.
+
+    Without --db (or CMDB_DB) the demo gets a store of its own, demo.db beside
+    the default store, so it never mixes with real data.
+    """
     from cmdb.demo import DemoConnector
 
-    report = run_sync(app, DemoConnector(size=size, seed=seed))
+    if not app.explicit:
+        app.settings.db = default_db_path().with_name("demo.db")
+    if app.store.sync_runs(limit=1, source="demo"):
+        console.print(f"{app.store.location} already holds the demo estate: syncing today's view again")
+        run_sync(app, DemoConnector(size=size, seed=seed, day=1))
+        _print_stats(app.store)
+        if serve:
+            _serve(host, port)
+        return
+
+    # Two days of the estate: yesterday's sync, then today's, so the demo has history and stale CIs.
+    yesterday = SyncEngine(app.store, clock=lambda: now() - timedelta(days=1))
+    with _progress("demo estate, yesterday") as advance:
+        yesterday.run(DemoConnector(size=size, seed=seed, day=0), actor="demo", progress=advance)
+    run_sync(app, DemoConnector(size=size, seed=seed, day=1))
     _print_stats(app.store)
-    if report.run.status == "failed":
-        raise SystemExit(1)
     if serve:
-        serve_command = cli.get_command(click.get_current_context(), "serve")
-        if serve_command is None:
-            console.print("GraphQL is not part of this installation; the estate is loaded.")
-            return
-        click.get_current_context().invoke(serve_command, host=host, port=port)
+        _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    ctx = click.get_current_context()
+    serve_command = cli.get_command(ctx, "serve")
+    if serve_command is None:
+        console.print("GraphQL is not part of this installation; the estate is loaded.")
+        return
+    ctx.invoke(serve_command, host=host, port=port)
 
 
 def _print_stats(store: Store) -> None:

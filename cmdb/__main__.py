@@ -1,0 +1,3 @@
+from cmdb.cli import main
+
+main()
