@@ -1,1 +1,30 @@
-"""The impact module: pure functions over the store protocol or a networkx graph."""
+"""The impact module: pure functions over the store protocol or a networkx graph.
+
+Blast radius and dependencies, failure that respects redundancy, change risk,
+planned changes, incident impact and root causes, what-if and single points of
+failure, and the same questions as of a past time. Every function takes a
+``Store``, a ``networkx.MultiDiGraph`` (as ``cmdb.export.to_networkx`` makes)
+or a ``GraphView``; none holds a query language.
+"""
+
+from cmdb.impact.failure import Affected, FailureImpact, State, failure_impact
+from cmdb.impact.graph import AsOfView, GraphView, NetworkxView, StoreView, as_view, bfs
+from cmdb.impact.radius import BlastRadius, ImpactRecord, ReachedCI, blast_radius, dependencies
+
+__all__ = [
+    "Affected",
+    "AsOfView",
+    "BlastRadius",
+    "FailureImpact",
+    "GraphView",
+    "ImpactRecord",
+    "NetworkxView",
+    "ReachedCI",
+    "State",
+    "StoreView",
+    "as_view",
+    "bfs",
+    "blast_radius",
+    "dependencies",
+    "failure_impact",
+]

@@ -1,0 +1,263 @@
+"""Blast radius (who depends on these CIs) and dependencies (what they need).
+
+Both are a bounded breadth-first walk through a ``GraphView``: over a store it
+is the store's own BFS (one indexed query per level), over a networkx graph the
+generic ``bfs``. Each CI reached comes with its depth and the shortest path to
+it; business services (type ``service.business``) and owners reached are
+summarised. ``records()`` gives rows ready for ``pandas.DataFrame`` and
+``subgraph()`` a networkx graph of the paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypedDict
+
+import networkx as nx
+
+from cmdb.errors import NotFound
+from cmdb.impact.failure import State, check_bounds, failure_impact
+from cmdb.impact.graph import GraphLike, GraphView, Way, as_view
+from cmdb.model import CI, Relationship
+from cmdb.vocabulary import vocabulary
+
+__all__ = [
+    "BUSINESS_SERVICE",
+    "BlastRadius",
+    "ImpactRecord",
+    "ReachedCI",
+    "blast_radius",
+    "dependencies",
+    "describe_path",
+    "walk_ids",
+]
+
+log = logging.getLogger(__name__)
+
+BUSINESS_SERVICE = "service.business"
+
+
+def describe_path(path: Sequence[Relationship]) -> str:
+    """``a -DEPENDS_ON-> b -RUNS_ON-> c`` for a path of stored edges (empty for none)."""
+    return "; ".join(f"{r.from_id} -{r.type}-> {r.to_id}" for r in path)
+
+
+def walk_ids(path: Sequence[Relationship], direction: Way = "in") -> list[str]:
+    """The CIs along a walked path, from its start to its end (``in``: towards dependents)."""
+    if not path:
+        return []
+    if direction == "out":
+        return [path[0].from_id, *(r.to_id for r in path)]
+    return [path[0].to_id, *(r.from_id for r in path)]
+
+
+class ImpactRecord(TypedDict):
+    """One row of a blast radius or dependency listing."""
+
+    id: str
+    type: str
+    ci_class: str
+    name: str
+    depth: int
+    state: str
+    reason: str
+    business_service: bool
+    owner: str
+    environment: str
+    criticality: str
+    lifecycle_state: str
+    path: str
+    path_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReachedCI:
+    """One CI the walk reached: how far, along which edges, and (when asked) its state."""
+
+    ci_id: str
+    depth: int
+    path: tuple[Relationship, ...]
+    ci: CI | None = None
+    state: State | None = None
+    reason: str = ""
+    direction: Way = "in"
+
+    @property
+    def path_ids(self) -> list[str]:
+        return walk_ids(self.path, self.direction)
+
+
+@dataclass(slots=True)
+class BlastRadius:
+    """The result of ``blast_radius`` / ``dependencies``."""
+
+    start_ids: tuple[str, ...]
+    direction: Way
+    max_depth: int
+    types: tuple[str, ...] | None
+    reached: list[ReachedCI]
+    services: list[ReachedCI]
+    owners: list[str]
+    truncated: bool
+    as_of: datetime | None = None
+    starts: dict[str, CI] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.ci_id for r in self.reached]
+
+    def get(self, ci_id: str) -> ReachedCI | None:
+        return next((r for r in self.reached if r.ci_id == ci_id), None)
+
+    def records(self) -> list[ImpactRecord]:
+        vocab = vocabulary()
+        rows: list[ImpactRecord] = []
+        for r in self.reached:
+            ci = r.ci
+            rows.append(
+                ImpactRecord(
+                    id=r.ci_id,
+                    type=ci.type if ci else "",
+                    ci_class=vocab.class_of(ci.type) if ci else "",
+                    name=ci.name if ci else "",
+                    depth=r.depth,
+                    state=r.state or "",
+                    reason=r.reason,
+                    business_service=bool(ci and ci.type == BUSINESS_SERVICE),
+                    owner=ci.owner if ci else "",
+                    environment=ci.environment if ci else "",
+                    criticality=ci.criticality if ci else "",
+                    lifecycle_state=ci.lifecycle_state if ci else "",
+                    path=describe_path(r.path),
+                    path_ids=r.path_ids,
+                )
+            )
+        return rows
+
+    def subgraph(self) -> nx.MultiDiGraph:
+        """The starts, every CI reached and the edges of their paths (dependent -> dependency)."""
+        graph = nx.MultiDiGraph()
+        for ci_id in self.start_ids:
+            ci = self.starts.get(ci_id)
+            graph.add_node(
+                ci_id, depth=0, start=True, state="down", type=ci.type if ci else "", name=ci.name if ci else "",
+                business_service=bool(ci and ci.type == BUSINESS_SERVICE),
+            )
+        for r in self.reached:
+            graph.add_node(
+                r.ci_id,
+                depth=r.depth,
+                start=False,
+                state=r.state or "",
+                reason=r.reason,
+                type=r.ci.type if r.ci else "",
+                name=r.ci.name if r.ci else "",
+                business_service=bool(r.ci and r.ci.type == BUSINESS_SERVICE),
+            )
+        for r in self.reached:
+            for rel in r.path:
+                if not graph.has_edge(rel.from_id, rel.to_id, key=rel.type):
+                    graph.add_edge(rel.from_id, rel.to_id, key=rel.type, type=rel.type)
+        return graph
+
+
+def _walk(
+    graph: GraphLike,
+    ids: str | Sequence[str],
+    direction: Way,
+    *,
+    max_depth: int,
+    types: Sequence[str] | None,
+    limit: int,
+    states: bool,
+    details: bool,
+    as_of: datetime | None,
+) -> BlastRadius:
+    check_bounds(max_depth, limit)
+    start_ids = tuple(sorted({ids} if isinstance(ids, str) else set(ids)))
+    view: GraphView = as_view(graph, as_of)
+    starts = view.get_cis(start_ids)
+    missing = [i for i in start_ids if i not in starts]
+    if missing:
+        when = f" at {as_of.isoformat()}" if as_of else ""
+        raise NotFound(f"no CI with id {missing[0]!r}{when}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    type_filter = tuple(sorted(set(types))) if types else None
+    for name in type_filter or ():
+        vocabulary().relationship_type(name)
+    hits, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
+    hits.sort(key=lambda h: (h.depth, h.ci_id))
+    service_ids = view.ids_of_type(BUSINESS_SERVICE)
+    hit_ids = [h.ci_id for h in hits]
+    wanted = hit_ids if details else [i for i in hit_ids if i in service_ids]
+    cis = view.get_cis(wanted)
+    impact = None
+    if states and direction == "in":
+        impact = failure_impact(view, start_ids, types=type_filter, max_depth=max_depth, limit=limit)
+    reached: list[ReachedCI] = []
+    for hit in hits:
+        state: State | None = None
+        reason = ""
+        if impact is not None:
+            found = impact.affected.get(hit.ci_id)
+            state, reason = (found.state, found.reason) if found else ("unaffected", "no impact travels this way")
+        reached.append(ReachedCI(hit.ci_id, hit.depth, hit.path, cis.get(hit.ci_id), state, reason, direction))
+    services = [r for r in reached if r.ci_id in service_ids]
+    owners = sorted({r.ci.owner for r in reached if r.ci is not None and r.ci.owner})
+    log.debug("%s walk from %s: %d CIs, %d services", direction, ",".join(start_ids), len(reached), len(services))
+    return BlastRadius(
+        start_ids=start_ids,
+        direction=direction,
+        max_depth=max_depth,
+        types=type_filter,
+        reached=reached,
+        services=services,
+        owners=owners,
+        truncated=truncated,
+        as_of=as_of,
+        starts=starts,
+    )
+
+
+def blast_radius(
+    graph: GraphLike,
+    ids: str | Sequence[str],
+    *,
+    max_depth: int = 6,
+    types: Sequence[str] | None = None,
+    limit: int = 10_000,
+    states: bool = False,
+    details: bool = True,
+    as_of: datetime | None = None,
+) -> BlastRadius:
+    """Everything upstream of ``ids``: the CIs that depend on them, nearest first.
+
+    ``graph`` is a store, a networkx ``MultiDiGraph`` or a ``GraphView``.
+    ``types`` limits the relationship types walked; ``limit`` caps the CIs
+    returned (``truncated`` tells). ``states`` adds, per CI, whether the failure
+    of ``ids`` takes it down, only degrades it (redundancy held) or leaves it
+    unaffected (reached only through relationships that carry no impact).
+    ``details=False`` skips loading every reached CI (services are still
+    loaded), for speed on large results. ``as_of`` walks the graph as it was then.
+    """
+    return _walk(
+        graph, ids, "in", max_depth=max_depth, types=types, limit=limit, states=states, details=details, as_of=as_of
+    )
+
+
+def dependencies(
+    graph: GraphLike,
+    ids: str | Sequence[str],
+    *,
+    max_depth: int = 6,
+    types: Sequence[str] | None = None,
+    limit: int = 10_000,
+    details: bool = True,
+    as_of: datetime | None = None,
+) -> BlastRadius:
+    """Everything downstream of ``ids``: what they need, nearest first (same shape as ``blast_radius``)."""
+    return _walk(
+        graph, ids, "out", max_depth=max_depth, types=types, limit=limit, states=False, details=details, as_of=as_of
+    )
