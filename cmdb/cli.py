@@ -48,6 +48,9 @@ TOP_COMMANDS: dict[str, str] = {
     "whatif": "cmdb.impact.cli:whatif",
     "findings": "cmdb.compliance.cli:findings",
     "report": "cmdb.compliance.cli:report",
+    "waiver": "cmdb.compliance.cli:waiver",
+    "lifecycle": "cmdb.compliance.cli:lifecycle",
+    "classify": "cmdb.compliance.cli:classify_command",
     "links": "cmdb.inference_cli:links",
 }
 SYNC_COMMANDS: dict[str, str] = {

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from cmdb.model import CI, ChangeKind, ChangeRecord, Direction, Relationship, RelKey, SyncRun
 
@@ -255,3 +255,17 @@ class Store(Protocol):
     def append_changes(self, changes: Sequence[ChangeRecord]) -> None: ...
 
     def save_sync_run(self, run: SyncRun) -> None: ...
+
+    # --- documents ----------------------------------------------------------
+    # A small generic key-value facility for what parts above the graph keep
+    # beside it (compliance findings, waivers, saved analyses): JSON objects
+    # grouped by ``kind``, each under a ``key`` unique within its kind.
+    def put_document(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        """Insert or replace one JSON document (inside ``transaction()``)."""
+        ...
+
+    def get_document(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    def list_documents(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every document of ``kind`` as (key, body), in key order."""
+        ...

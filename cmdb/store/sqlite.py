@@ -41,6 +41,15 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
 CHUNK = 900  # ids per IN (...) list; well under SQLite's variable limit
 
+_DOCUMENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cis (
@@ -128,7 +137,7 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     actor TEXT NOT NULL DEFAULT ''
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS ci_fts USING fts5(id, name, tags, tokenize = 'unicode61');
-"""
+""" + _DOCUMENTS_SCHEMA
 
 _CI_COLUMNS = (
     "id, type, ci_class, name, provider, scope, region, environment, owner, cost_centre, "
@@ -329,7 +338,7 @@ class SqliteStore:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA cache_size = -131072")  # 128 MiB
-            conn.execute("PRAGMA mmap_size = 1073741824")
+            conn.execute("PRAGMA mmap_size = 268435456")  # 256 MiB: mapped pages count in RSS
             self._ensure_schema(conn)
             self._local.conn = conn
             self._local.depth = 0
@@ -340,6 +349,8 @@ class SqliteStore:
     @staticmethod
     def _ensure_schema(conn: sqlite3.Connection) -> None:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
+                conn.executescript(_DOCUMENTS_SCHEMA)  # a file made before documents existed
             return
         # One script in one transaction; IF NOT EXISTS makes a concurrent creator harmless.
         conn.executescript(
@@ -971,3 +982,20 @@ class SqliteStore:
                 )
             ],
         )
+
+    # --- documents ----------------------------------------------------------
+    def put_document(self, kind: str, key: str, body: dict[str, Any]) -> None:
+        self._write_many(
+            "INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)", [(kind, key, _dumps(body))]
+        )
+
+    def get_document(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT body FROM documents WHERE kind = ? AND key = ?", (kind, key))
+        if not rows:
+            return None
+        body: dict[str, Any] = orjson.loads(rows[0][0])
+        return body
+
+    def list_documents(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._query("SELECT key, body FROM documents WHERE kind = ? ORDER BY key", (kind,))
+        return [(row[0], orjson.loads(row[1])) for row in rows]
