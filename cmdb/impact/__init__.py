@@ -10,21 +10,29 @@ or a ``GraphView``; none holds a query language.
 from cmdb.impact.failure import Affected, FailureImpact, State, failure_impact
 from cmdb.impact.graph import AsOfView, GraphView, NetworkxView, StoreView, as_view, bfs
 from cmdb.impact.radius import BlastRadius, ImpactRecord, ReachedCI, blast_radius, dependencies
+from cmdb.impact.risk import CHANGE_TYPES, ChangeType, Factor, RiskAssessment, ServiceAtRisk, change_risk, risk_level
 
 __all__ = [
+    "CHANGE_TYPES",
     "Affected",
     "AsOfView",
     "BlastRadius",
+    "ChangeType",
+    "Factor",
     "FailureImpact",
     "GraphView",
     "ImpactRecord",
     "NetworkxView",
     "ReachedCI",
+    "RiskAssessment",
+    "ServiceAtRisk",
     "State",
     "StoreView",
     "as_view",
     "bfs",
     "blast_radius",
+    "change_risk",
     "dependencies",
     "failure_impact",
+    "risk_level",
 ]

@@ -180,7 +180,9 @@ def failure_impact(
     starts = sorted({*seeds, *impaired, *(k[0] for k in removed)})
     missing = sorted(set(starts) - view.known_ids(starts))
     if missing:
-        raise NotFound(f"no CI with id {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise NotFound(
+            f"no CI with id {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     result = FailureImpact(tuple(seeds), tuple(impaired), removed)
     if not starts:
         return result

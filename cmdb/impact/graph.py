@@ -72,12 +72,16 @@ def _edge_order(step: tuple[str, Relationship, str]) -> tuple[str, str, str]:
     return (step[0], step[1].type, step[2])
 
 
-def bfs(neighbors: Neighbors, sources: Iterable[str], depth_limit: int, limit: int | None = None) -> tuple[Reached, bool]:
+def bfs(
+    neighbors: Neighbors, sources: Iterable[str], depth_limit: int, limit: int | None = None, *, batch: int = 1000
+) -> tuple[Reached, bool]:
     """Breadth-first search level by level, like ``networkx.generic_bfs_edges``.
 
-    Deterministic: each level's steps are taken in (here, type, there) order, so
-    a CI reachable at the same depth from several parents keeps the first in
-    that order. Returns what was reached and whether ``limit`` cut the walk short.
+    ``neighbors`` is asked for a sorted frontier ``batch`` CIs at a time, so a
+    walk that hits ``limit`` stops asking. Deterministic: steps are taken in
+    (here, type, there) order, so a CI reachable at the same depth from several
+    parents keeps the first in that order. Returns what was reached and whether
+    ``limit`` cut the walk short.
     """
     reached: Reached = {s: (0, None, None) for s in sorted(set(sources))}
     frontier = list(reached)
@@ -85,17 +89,17 @@ def bfs(neighbors: Neighbors, sources: Iterable[str], depth_limit: int, limit: i
     for depth in range(1, depth_limit + 1):
         if not frontier:
             break
-        steps = sorted(neighbors(frontier), key=_edge_order)
         next_frontier: list[str] = []
-        for here, edge, there in steps:
-            if there in reached:
-                continue
-            reached[there] = (depth, edge, here)
-            next_frontier.append(there)
-            found += 1
-            if limit is not None and found >= limit:
-                return reached, True
-        frontier = next_frontier
+        for start in range(0, len(frontier), batch):
+            for here, edge, there in sorted(neighbors(frontier[start : start + batch]), key=_edge_order):
+                if there in reached:
+                    continue
+                reached[there] = (depth, edge, here)
+                next_frontier.append(there)
+                found += 1
+                if limit is not None and found >= limit:
+                    return reached, True
+        frontier = sorted(next_frontier)
     return reached, False
 
 
@@ -114,7 +118,9 @@ def path_to(ci_id: str, reached: Reached) -> tuple[Relationship, ...]:
 
 
 def hits_from_reached(reached: Reached) -> list[Hit]:
-    return [Hit(ci_id, depth, path_to(ci_id, reached)) for ci_id, (depth, edge, _) in reached.items() if edge is not None]
+    return [
+        Hit(ci_id, depth, path_to(ci_id, reached)) for ci_id, (depth, edge, _) in reached.items() if edge is not None
+    ]
 
 
 @runtime_checkable
@@ -258,7 +264,9 @@ class AsOfView(StoreView):
     def ids_of_type(self, type_name: str) -> frozenset[str]:
         if type_name not in self._type_cache:
             current = super().ids_of_type(type_name)
-            self._type_cache[type_name] = frozenset(ci.id for ci in self.get_cis(sorted(current)).values() if ci.type == type_name)
+            self._type_cache[type_name] = frozenset(
+                ci.id for ci in self.get_cis(sorted(current)).values() if ci.type == type_name
+            )
         return self._type_cache[type_name]
 
     def changes(self, ci_ids: Sequence[str], since: datetime | None, until: datetime | None) -> list[ChangeRecord]:

@@ -143,7 +143,12 @@ class BlastRadius:
         for ci_id in self.start_ids:
             ci = self.starts.get(ci_id)
             graph.add_node(
-                ci_id, depth=0, start=True, state="down", type=ci.type if ci else "", name=ci.name if ci else "",
+                ci_id,
+                depth=0,
+                start=True,
+                state="down",
+                type=ci.type if ci else "",
+                name=ci.name if ci else "",
                 business_service=bool(ci and ci.type == BUSINESS_SERVICE),
             )
         for r in self.reached:
@@ -183,7 +188,9 @@ def _walk(
     missing = [i for i in start_ids if i not in starts]
     if missing:
         when = f" at {as_of.isoformat()}" if as_of else ""
-        raise NotFound(f"no CI with id {missing[0]!r}{when}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise NotFound(
+            f"no CI with id {missing[0]!r}{when}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     type_filter = tuple(sorted(set(types))) if types else None
     for name in type_filter or ():
         vocabulary().relationship_type(name)

@@ -10,7 +10,6 @@ import pytest
 
 from cmdb.export import to_networkx
 from cmdb.impact import blast_radius, dependencies, failure_impact
-
 from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
 from tests.impact.helpers import build
@@ -61,7 +60,10 @@ def test_blast_radius_matches_networkx(tmp_path: Path, seed: int) -> None:
             in_memory = blast_radius(graph, start, max_depth=depth, types=sorted(types) if types else None)
             assert {r.ci_id: r.depth for r in in_memory.reached} == expected_up
             expected_down = reachable(graph, start, depth, types, upstream=False)
-            assert {r.ci_id: r.depth for r in dependencies(store, start, max_depth=depth, types=sorted(types) if types else None).reached} == expected_down
+            assert {
+                r.ci_id: r.depth
+                for r in dependencies(store, start, max_depth=depth, types=sorted(types) if types else None).reached
+            } == expected_down
     finally:
         store.close()
 
@@ -110,5 +112,3 @@ def test_failure_impact_matches_a_brute_force_evaluation_on_dags(tmp_path: Path,
             assert set(failure_impact(graph, sorted(failing), max_depth=20).down) == expected
     finally:
         store.close()
-
-

@@ -42,7 +42,9 @@ def web(engine: SyncEngine) -> SyncEngine:
     return engine
 
 
-def test_one_of_three_targets_down_degrades_the_load_balancer_and_everything_above(web: SyncEngine, store: SqliteStore) -> None:
+def test_one_of_three_targets_down_degrades_the_load_balancer_and_everything_above(
+    web: SyncEngine, store: SqliteStore
+) -> None:
     impact = failure_impact(store, ["web1"])
     assert impact.state("web1") == "down"
     assert impact.state("lb") == "degraded"
@@ -52,7 +54,9 @@ def test_one_of_three_targets_down_degrades_the_load_balancer_and_everything_abo
     assert impact.down == ["web1"]
 
 
-def test_all_three_targets_down_takes_the_load_balancer_and_the_service_down(web: SyncEngine, store: SqliteStore) -> None:
+def test_all_three_targets_down_takes_the_load_balancer_and_the_service_down(
+    web: SyncEngine, store: SqliteStore
+) -> None:
     impact = failure_impact(store, ["host1", "host2", "host3"])
     assert {ci: impact.state(ci) for ci in ("web1", "web2", "web3", "lb", "app", "shop")} == dict.fromkeys(
         ("web1", "web2", "web3", "lb", "app", "shop"), "down"
@@ -77,11 +81,25 @@ def test_ownership_carries_no_impact(web: SyncEngine, store: SqliteStore) -> Non
     assert impact.state("shop") == "unaffected"
 
 
-def test_all_of_dependency_takes_dependent_down_even_with_redundancy_elsewhere(engine: SyncEngine, store: SqliteStore) -> None:
+def test_all_of_dependency_takes_dependent_down_even_with_redundancy_elsewhere(
+    engine: SyncEngine, store: SqliteStore
+) -> None:
     build(
         engine,
-        {"svc": "service.business", "lb": "aws.elbv2.load_balancer", "a": "compute.vm", "b": "compute.vm", "sg": "aws.ec2.security_group"},
-        [("svc", "DEPENDS_ON", "lb"), ("lb", "ROUTES_TO", "a"), ("lb", "ROUTES_TO", "b"), ("a", "SECURED_BY", "sg"), ("b", "SECURED_BY", "sg")],
+        {
+            "svc": "service.business",
+            "lb": "aws.elbv2.load_balancer",
+            "a": "compute.vm",
+            "b": "compute.vm",
+            "sg": "aws.ec2.security_group",
+        },
+        [
+            ("svc", "DEPENDS_ON", "lb"),
+            ("lb", "ROUTES_TO", "a"),
+            ("lb", "ROUTES_TO", "b"),
+            ("a", "SECURED_BY", "sg"),
+            ("b", "SECURED_BY", "sg"),
+        ],
     )
     impact = failure_impact(store, ["sg"])
     assert impact.state("a") == impact.state("b") == impact.state("lb") == impact.state("svc") == "down"

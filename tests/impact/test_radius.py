@@ -8,7 +8,6 @@ import pytest
 from cmdb.errors import LimitExceeded, NotFound
 from cmdb.export import to_networkx
 from cmdb.impact import blast_radius, dependencies
-
 from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
 from tests.impact.helpers import build, ci
@@ -43,12 +42,20 @@ def chain(engine: SyncEngine) -> SyncEngine:
 def test_blast_radius_lists_dependents_nearest_first_with_paths(chain: SyncEngine, store: SqliteStore) -> None:
     radius = blast_radius(store, "db")
     assert [(r.ci_id, r.depth) for r in radius.reached] == [
-        ("report", 1), ("vm", 1), ("api", 2), ("pay", 3), ("web", 3), ("shop", 4)
+        ("report", 1),
+        ("vm", 1),
+        ("api", 2),
+        ("pay", 3),
+        ("web", 3),
+        ("shop", 4),
     ]
     shop = radius.get("shop")
     assert shop is not None
     assert [r.key for r in shop.path] == [
-        ("vm", "DEPENDS_ON", "db"), ("api", "RUNS_ON", "vm"), ("web", "DEPENDS_ON", "api"), ("shop", "DEPENDS_ON", "web")
+        ("vm", "DEPENDS_ON", "db"),
+        ("api", "RUNS_ON", "vm"),
+        ("web", "DEPENDS_ON", "api"),
+        ("shop", "DEPENDS_ON", "web"),
     ]
     assert shop.path_ids == ["db", "vm", "api", "web", "shop"]
     assert [s.ci_id for s in radius.services] == ["pay", "shop"]
@@ -114,5 +121,3 @@ def test_unknown_start_is_not_found(store: SqliteStore) -> None:
 def test_retired_relationships_are_not_walked(chain: SyncEngine, store: SqliteStore) -> None:
     chain.remove_relationship(("vm", "DEPENDS_ON", "db"), actor="test")
     assert blast_radius(store, "db").ids == ["report"]
-
-
