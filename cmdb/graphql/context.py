@@ -1,0 +1,201 @@
+"""The per-request context: who is asking, the store, and the request's dataloaders.
+
+Every store call from a resolver goes through ``Context.run`` (a worker thread,
+so the event loop never waits on I/O) or through a dataloader, which batches
+the keys asked for in one tick into one store call of at most
+``dataloader_batch_size`` keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.dataloader import DataLoader
+
+from cmdb import history
+from cmdb.graphql.auth import Principal
+from cmdb.graphql.settings import ApiSettings
+from cmdb.model import CI, Direction, Relationship
+from cmdb.store.base import Hit, Store
+from cmdb.sync import SyncEngine
+
+__all__ = ["Context", "Loaders", "TraversalKey"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class TraversalKey:
+    """One walk from one CI: which way, along which types, how deep, how many CIs at most."""
+
+    ci_id: str
+    direction: Direction
+    types: tuple[str, ...] | None
+    depth: int
+    limit: int
+
+
+class Loaders:
+    """The request's dataloaders; each caches what it loaded for the rest of the request."""
+
+    def __init__(self, store: Store, batch_size: int) -> None:
+        self.store = store
+        self.ci: DataLoader[str, CI | None] = DataLoader(self._load_cis, max_batch_size=batch_size)
+        # (ci id, include inactive) -> every relationship touching the CI, either way
+        self.relationships: DataLoader[tuple[str, bool], list[Relationship]] = DataLoader(
+            self._load_relationships, max_batch_size=batch_size
+        )
+        self.traversal: DataLoader[TraversalKey, list[Hit]] = DataLoader(
+            self._load_traversals, max_batch_size=batch_size
+        )
+        # The same, as of a past time (cmdb.history rewinds what the store holds now).
+        self.ci_as_of: DataLoader[tuple[str, datetime], CI | None] = DataLoader(
+            self._load_cis_as_of, max_batch_size=batch_size
+        )
+        self.relationships_as_of: DataLoader[tuple[str, datetime], list[Relationship]] = DataLoader(
+            self._load_relationships_as_of, max_batch_size=batch_size
+        )
+        self.traversal_as_of: DataLoader[tuple[TraversalKey, datetime], list[Hit]] = DataLoader(
+            self._load_traversals_as_of, max_batch_size=batch_size
+        )
+
+    async def _load_cis(self, ids: list[str]) -> list[CI | None]:
+        found = await run_in_threadpool(self.store.get_cis, ids)
+        return [found.get(ci_id) for ci_id in ids]
+
+    async def _load_relationships(self, keys: list[tuple[str, bool]]) -> list[list[Relationship]]:
+        def load() -> dict[tuple[str, bool], list[Relationship]]:
+            by_key: dict[tuple[str, bool], list[Relationship]] = {key: [] for key in keys}
+            for inactive in (False, True):
+                ids = [ci_id for ci_id, flag in keys if flag is inactive]
+                if not ids:
+                    continue
+                for rel in self.store.relationships(ids, "both", include_inactive=inactive):
+                    for end in (rel.from_id, rel.to_id):
+                        bucket = by_key.get((end, inactive))
+                        if bucket is not None:
+                            bucket.append(rel)
+            return by_key
+
+        found = await run_in_threadpool(load)
+        return [found[key] for key in keys]
+
+    async def _load_traversals(self, keys: list[TraversalKey]) -> list[list[Hit]]:
+        # A walk is one store call per start CI (walks from several starts would merge);
+        # the walks of one tick share one worker thread.
+        def load() -> list[list[Hit]]:
+            return [
+                self.store.traverse([key.ci_id], key.direction, key.types, max_depth=key.depth, limit=key.limit)
+                for key in keys
+            ]
+
+        return await run_in_threadpool(load)
+
+    async def _load_cis_as_of(self, keys: list[tuple[str, datetime]]) -> list[CI | None]:
+        def load() -> dict[tuple[str, datetime], CI]:
+            found: dict[tuple[str, datetime], CI] = {}
+            for at, ids in _by_time(keys).items():
+                found.update(((ci_id, at), ci) for ci_id, ci in history.cis_as_of(self.store, ids, at).items())
+            return found
+
+        found = await run_in_threadpool(load)
+        return [found.get(key) for key in keys]
+
+    async def _load_relationships_as_of(self, keys: list[tuple[str, datetime]]) -> list[list[Relationship]]:
+        def load() -> dict[tuple[str, datetime], list[Relationship]]:
+            by_key: dict[tuple[str, datetime], list[Relationship]] = {key: [] for key in keys}
+            for at, ids in _by_time(keys).items():
+                rels = history.relationships_as_of(self.store, ids, at, "out")
+                rels += history.relationships_as_of(self.store, ids, at, "in")
+                for rel in {r.key: r for r in rels}.values():
+                    for end in (rel.from_id, rel.to_id):
+                        bucket = by_key.get((end, at))
+                        if bucket is not None:
+                            bucket.append(rel)
+            return by_key
+
+        found = await run_in_threadpool(load)
+        return [found[key] for key in keys]
+
+    async def _load_traversals_as_of(self, keys: list[tuple[TraversalKey, datetime]]) -> list[list[Hit]]:
+        from cmdb.impact.graph import AsOfView
+
+        def load() -> list[list[Hit]]:
+            return [
+                AsOfView(self.store, at).traverse([key.ci_id], key.direction, key.types, key.depth, key.limit)[0]
+                for key, at in keys
+            ]
+
+        return await run_in_threadpool(load)
+
+
+def _by_time(keys: list[tuple[str, datetime]]) -> dict[datetime, list[str]]:
+    grouped: dict[datetime, list[str]] = {}
+    for ci_id, at in keys:
+        grouped.setdefault(at, []).append(ci_id)
+    return grouped
+
+
+@dataclass
+class Context:
+    """What every resolver sees as ``info.context``."""
+
+    store: Store
+    engine: SyncEngine
+    settings: ApiSettings
+    principal: Principal | None
+    auth_problem: str | None = None
+    request: Request | None = None
+    response: Response | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.store, self.settings.graphql.dataloader_batch_size)
+
+    @property
+    def actor(self) -> str:
+        """The name changes are recorded under (the permission hook has made sure there is one)."""
+        return self.principal.name if self.principal else "anonymous"
+
+    async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call a blocking store, engine or impact function in a worker thread."""
+        return await run_in_threadpool(partial(function, *args, **kwargs))
+
+    def deny(self) -> None:
+        if self.response is not None:
+            self.response.status_code = 401
+
+    # --- graph reads, now or as of a past time -------------------------------------
+    async def ci(self, ci_id: str, as_of: datetime | None) -> CI | None:
+        if as_of is None:
+            return await self.loaders.ci.load(ci_id)
+        return await self.loaders.ci_as_of.load((ci_id, as_of))
+
+    async def cis(self, ids: Sequence[str], as_of: datetime | None) -> dict[str, CI]:
+        unique = list(dict.fromkeys(ids))
+        if as_of is None:
+            found = await self.loaders.ci.load_many(unique)
+        else:
+            found = await self.loaders.ci_as_of.load_many([(ci_id, as_of) for ci_id in unique])
+        return {ci.id: ci for ci in found if ci is not None}
+
+    async def relationships_of(self, ci_id: str, include_inactive: bool, as_of: datetime | None) -> list[Relationship]:
+        """Every relationship touching ``ci_id``, either way (walkable ones unless ``include_inactive``)."""
+        if as_of is None:
+            return await self.loaders.relationships.load((ci_id, include_inactive))
+        return await self.loaders.relationships_as_of.load((ci_id, as_of))
+
+    async def walk(self, key: TraversalKey, as_of: datetime | None) -> list[Hit]:
+        if as_of is None:
+            return await self.loaders.traversal.load(key)
+        return await self.loaders.traversal_as_of.load((key, as_of))
