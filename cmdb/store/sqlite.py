@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -186,7 +186,10 @@ def _dumps(value: Any) -> str:
 
 
 def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """ISO text in UTC: text order is then time order, whatever zone a caller's time is in."""
+    if value is None:
+        return None
+    return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat()
 
 
 def _parse(value: str | None) -> datetime | None:
