@@ -9,30 +9,46 @@ or a ``GraphView``; none holds a query language.
 
 from cmdb.impact.failure import Affected, FailureImpact, State, failure_impact
 from cmdb.impact.graph import AsOfView, GraphView, NetworkxView, StoreView, as_view, bfs
+from cmdb.impact.incident import AffectedItem, Candidate, IncidentImpact, Notify, incident_impact, root_causes
 from cmdb.impact.radius import BlastRadius, ImpactRecord, ReachedCI, blast_radius, dependencies
 from cmdb.impact.risk import CHANGE_TYPES, ChangeType, Factor, RiskAssessment, ServiceAtRisk, change_risk, risk_level
+from cmdb.impact.timetravel import RadiusDiff, blast_radius_diff
+from cmdb.impact.whatif import ServiceLoss, SinglePoint, WhatIf, single_points_of_failure, what_if
 
 __all__ = [
     "CHANGE_TYPES",
     "Affected",
+    "AffectedItem",
     "AsOfView",
     "BlastRadius",
+    "Candidate",
     "ChangeType",
     "Factor",
     "FailureImpact",
     "GraphView",
     "ImpactRecord",
+    "IncidentImpact",
     "NetworkxView",
+    "Notify",
+    "RadiusDiff",
     "ReachedCI",
     "RiskAssessment",
     "ServiceAtRisk",
+    "ServiceLoss",
+    "SinglePoint",
     "State",
     "StoreView",
+    "WhatIf",
     "as_view",
     "bfs",
     "blast_radius",
+    "blast_radius_diff",
     "change_risk",
     "dependencies",
     "failure_impact",
+    "incident_impact",
     "risk_level",
+    "root_causes",
+    "single_points_of_failure",
+    "what_if",
 ]

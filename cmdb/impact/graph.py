@@ -165,6 +165,9 @@ def _steps(view: GraphView, direction: Way, types: Sequence[str] | None) -> Neig
 class _ViewBase:
     """Shared parts: the generic traverse and the type cache."""
 
+    #: CIs per ``edges`` call in a generic walk
+    batch = 1000
+
     def __init__(self) -> None:
         self._type_cache: dict[str, frozenset[str]] = {}
 
@@ -174,7 +177,7 @@ class _ViewBase:
     def traverse(
         self, start_ids: Sequence[str], direction: Way, types: Sequence[str] | None, max_depth: int, limit: int
     ) -> tuple[list[Hit], bool]:
-        reached, cut = bfs(_steps(self, direction, types), start_ids, max_depth, limit)  # type: ignore[arg-type]
+        reached, cut = bfs(_steps(self, direction, types), start_ids, max_depth, limit, batch=self.batch)  # type: ignore[arg-type]
         return hits_from_reached(reached), cut
 
 
@@ -233,8 +236,11 @@ class AsOfView(StoreView):
     """The store as it was at ``at``: edges and CIs rewound through ``cmdb.history``.
 
     Every level's edges come from ``relationships_as_of``, so a walk costs the
-    change records of the frontier on top of the live walk.
+    change records of the frontier on top of the live walk. Frontiers go in
+    small batches: the history reads name every dependent in one query.
     """
+
+    batch = 200
 
     def __init__(self, store: Store, at: datetime) -> None:
         super().__init__(store)
