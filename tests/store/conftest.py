@@ -10,9 +10,7 @@ cleared before each test.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,25 +18,7 @@ from typing import Any
 import pytest
 
 from cmdb.store import SqliteStore, Store
-from cmdb.store.neo4j import Neo4jStore
-
-ARCADE_PASSWORD = "cmdb-contract-1"
-ARCADE_DATABASE = "cmdb"
-
-
-@dataclass(frozen=True)
-class BoltTarget:
-    uri: str
-    user: str
-    password: str
-    database: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.store.helpers import ARCADE_DATABASE, ARCADE_PASSWORD, BoltTarget, free_port, open_bolt_store
 
 
 @pytest.fixture(scope="session")
@@ -55,10 +35,10 @@ def bolt_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltTarget
     import arcadedb_embedded as arcade
 
     root = tmp_path_factory.mktemp("arcadedb")
-    bolt_port = _free_port()
+    bolt_port = free_port()
     config: dict[str, Any] = {
         "host": "127.0.0.1",
-        "http_port": _free_port(),
+        "http_port": free_port(),
         "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
         "bolt_port": bolt_port,
     }
@@ -69,10 +49,6 @@ def bolt_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltTarget
         yield BoltTarget(f"bolt://127.0.0.1:{bolt_port}", "root", ARCADE_PASSWORD, ARCADE_DATABASE)
     finally:
         server.stop()
-
-
-def open_bolt_store(target: BoltTarget, *, uri: str | None = None) -> Neo4jStore:
-    return Neo4jStore(uri or target.uri, user=target.user, password=target.password, database=target.database)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
 from cmdb.model import CI, Evidence, Relationship
 from cmdb.store import Store
+from cmdb.store.neo4j import Neo4jStore
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+ARCADE_PASSWORD = "cmdb-contract-1"
+ARCADE_DATABASE = "cmdb"
+
+
+@dataclass(frozen=True)
+class BoltTarget:
+    uri: str
+    user: str
+    password: str
+    database: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def open_bolt_store(target: BoltTarget, *, uri: str | None = None) -> Neo4jStore:
+    return Neo4jStore(uri or target.uri, user=target.user, password=target.password, database=target.database)
 
 
 def ci(ci_id: str, type: str = "compute.vm", **fields: Any) -> CI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -216,3 +217,18 @@ def test_the_store_is_usable_after_a_failed_transaction(store: Store) -> None:
         raise Boom
     put(store, [ci("vm-2")])
     assert store.known_ids(["vm-1", "vm-2"]) == {"vm-2"}
+
+
+def test_readers_on_other_threads_see_a_run_only_once_it_commits(store: Store) -> None:
+    seen_during: list[set[str]] = []
+
+    def read() -> None:  # another thread: a GraphQL request while a sync writes, say
+        seen_during.append(store.known_ids(["vm-1"]))
+
+    with store.transaction():
+        store.put_cis([ci("vm-1")])
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join()
+    read()
+    assert seen_during == [set(), {"vm-1"}]
