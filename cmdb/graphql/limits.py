@@ -130,6 +130,19 @@ def traversal_cost(
     return walk(operation.selection_set, root, 1, frozenset())
 
 
+class DocumentCache(ParserCache):
+    """strawberry's parser cache, except that a document that does not parse is left to
+    strawberry's own parse, which reports the error like any client error (with a code)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        except GraphQLError:
+            context.graphql_document = None
+        yield
+
+
 class TraversalCost(SchemaExtension):
     """Rejects, before anything runs, an operation whose traversals would cost too much."""
 
@@ -180,7 +193,7 @@ def extensions(limits: Limits) -> list[Callable[[], SchemaExtension]]:
     return [
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: ParserCache(maxsize=256),
+        lambda: DocumentCache(maxsize=256),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=256),
         Permissions,

@@ -1,0 +1,80 @@
+"""A nested query over many CIs makes a small, bounded number of store calls (no N+1)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from cmdb.store import SqliteStore
+
+from .conftest import _api, api_settings
+
+pytestmark = pytest.mark.anyio
+
+NESTED = """query($n: Int) { cis(first: $n) { totalCount edges { node {
+    id owner
+    ownerTeam { id name }
+    relationships { type direction from { id } to { id name ownerTeam { id } } }
+} } } }"""
+
+
+class CountingStore:
+    """The real store, counting every call made to it and the size of each batch of ids."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.calls: Counter[str] = Counter()
+        self.batch_sizes: list[tuple[str, int]] = []
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.batch_sizes.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._store, name)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            if args and isinstance(args[0], Sequence) and not isinstance(args[0], str):
+                self.batch_sizes.append((name, len(args[0])))
+            return target(*args, **kwargs)
+
+        return counted
+
+
+async def _calls(store: CountingStore, size: int, **limits: Any) -> Counter[str]:
+    settings = api_settings(graphql=api_settings().graphql.model_copy(update=limits))
+    async for api in _api(store, settings):  # type: ignore[arg-type]
+        store.reset()
+        data = await api.data(NESTED, {"n": size})
+        edges = data["cis"]["edges"]
+        assert len(edges) == size
+        assert sum(len(e["node"]["relationships"]) for e in edges) > size  # the query really is nested
+        assert any(e["node"]["ownerTeam"] for e in edges)
+    return Counter(store.calls)
+
+
+async def test_nested_query_over_100_cis_makes_few_store_calls(demo_store: SqliteStore) -> None:
+    counting = CountingStore(demo_store)
+    small = await _calls(counting, 10)
+    large = await _calls(counting, 100)
+    # An N+1 resolver would make hundreds of calls for 100 CIs, their relationships,
+    # the CIs at the other end and the owners of both; batched, it is a handful,
+    # one a level of nesting, whatever the page size.
+    assert sum(large.values()) <= 10, large
+    assert large["list_cis"] == large["count_cis"] == 1
+    assert large["relationships"] <= 3 and large["get_cis"] <= 4, large
+    assert sum(large.values()) <= sum(small.values()) + 3, (small, large)
+
+
+async def test_batches_are_bounded_by_the_configured_size(demo_store: SqliteStore) -> None:
+    counting = CountingStore(demo_store)
+    calls = await _calls(counting, 100, dataloader_batch_size=25)
+    assert max(size for name, size in counting.batch_sizes if name in ("get_cis", "relationships")) <= 25
+    assert calls["relationships"] >= 4  # 100 CIs, 25 at a time
+    assert sum(calls.values()) <= 30, calls
