@@ -10,7 +10,19 @@ or a ``GraphView``; none holds a query language.
 from cmdb.impact.failure import Affected, FailureImpact, State, failure_impact
 from cmdb.impact.graph import AsOfView, GraphView, NetworkxView, StoreView, as_view, bfs
 from cmdb.impact.incident import AffectedItem, Candidate, IncidentImpact, Notify, incident_impact, root_causes
+from cmdb.impact.planned import (
+    Blackout,
+    Conflict,
+    PlannedChange,
+    check_planned_change,
+    get_planned_change,
+    list_planned_changes,
+    load_blackouts,
+    plan_change,
+    recorded_changes,
+)
 from cmdb.impact.radius import BlastRadius, ImpactRecord, ReachedCI, blast_radius, dependencies
+from cmdb.impact.render import to_dot, to_html, to_svg
 from cmdb.impact.risk import CHANGE_TYPES, ChangeType, Factor, RiskAssessment, ServiceAtRisk, change_risk, risk_level
 from cmdb.impact.timetravel import RadiusDiff, blast_radius_diff
 from cmdb.impact.whatif import ServiceLoss, SinglePoint, WhatIf, single_points_of_failure, what_if
@@ -20,9 +32,11 @@ __all__ = [
     "Affected",
     "AffectedItem",
     "AsOfView",
+    "Blackout",
     "BlastRadius",
     "Candidate",
     "ChangeType",
+    "Conflict",
     "Factor",
     "FailureImpact",
     "GraphView",
@@ -30,6 +44,7 @@ __all__ = [
     "IncidentImpact",
     "NetworkxView",
     "Notify",
+    "PlannedChange",
     "RadiusDiff",
     "ReachedCI",
     "RiskAssessment",
@@ -44,11 +59,20 @@ __all__ = [
     "blast_radius",
     "blast_radius_diff",
     "change_risk",
+    "check_planned_change",
     "dependencies",
     "failure_impact",
+    "get_planned_change",
     "incident_impact",
+    "list_planned_changes",
+    "load_blackouts",
+    "plan_change",
+    "recorded_changes",
     "risk_level",
     "root_causes",
     "single_points_of_failure",
+    "to_dot",
+    "to_html",
+    "to_svg",
     "what_if",
 ]
