@@ -1,0 +1,229 @@
+"""What every AWS discovery unit shares: where it runs, how it builds CIs and
+relationships, and the names other resources use to point at them.
+
+A *unit* is one fetch-and-transform step for one service in one place (an
+account's region, or its global services): ``def unit(ctx: Context, out: Out)``.
+It reads through ``ctx.client(service)`` and writes with ``out.ci`` / ``out.rel``.
+An exception from a unit makes the connector drop what that unit saw, report a
+``Problem`` for the service and region, and mark the scope's sweep incomplete.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cmdb.connectors.aws.tagmap import TagMap
+from cmdb.model import CI, Evidence, Relationship
+
+__all__ = [
+    "GLOBAL",
+    "Client",
+    "Context",
+    "Index",
+    "Out",
+    "Place",
+    "Unit",
+    "host_of",
+    "items",
+    "tag_dict",
+]
+
+GLOBAL = "global"
+"""The region name of an account's global services (IAM, CloudFront, Route53, S3 listing)."""
+
+Client = Any
+"""A boto3 client (boto3 ships no type information)."""
+
+Record = dict[str, Any]
+"""One resource as an AWS API returned it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """One account's region (or its global services): the unit of a sweep."""
+
+    partition: str
+    account: str
+    region: str
+
+    @property
+    def scope(self) -> str:
+        return f"aws:{self.account}:{self.region}"
+
+    def arn(self, service: str, resource: str, *, region: str | None = None, account: str | None = None) -> str:
+        """An ARN in this place; ``region``/``account`` may be given as "" where the format omits them."""
+        the_region = self.region if region is None else region
+        if the_region == GLOBAL:
+            the_region = ""
+        the_account = self.account if account is None else account
+        return f"arn:{self.partition}:{service}:{the_region}:{the_account}:{resource}"
+
+    def ec2_arn(self, kind: str, resource_id: str) -> str:
+        return self.arn("ec2", f"{kind}/{resource_id}")
+
+
+class Index:
+    """Names that resources of one account use to point at each other.
+
+    Endpoint hostnames, DNS names, bucket names, table names and ARNs, mapped
+    to the id of the CI they name. Units add to it; later units (CloudFront
+    origins, Route53 records, Lambda configuration) look names up in it.
+    Regional names (a table name) are kept per region.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(name: str, region: str) -> str:
+        return f"{region}|{name.strip().rstrip('.').lower()}"
+
+    def add(self, ci_id: str, *names: str, region: str = "") -> None:
+        with self._lock:
+            for name in names:
+                if name:
+                    self._names[self._key(name, region)] = ci_id
+
+    def find(self, name: str, region: str = "") -> str | None:
+        """The CI a name (or a regional name, in ``region``) refers to, else None."""
+        name = name.strip()
+        if not name:
+            return None
+        found = self._names.get(self._key(name, ""))
+        if found is None and region:
+            found = self._names.get(self._key(name, region))
+        return found
+
+
+class Out:
+    """What one unit saw in one place: CIs and relationships, built the same way everywhere."""
+
+    def __init__(self, place: Place, tag_map: TagMap) -> None:
+        self.place = place
+        self.tag_map = tag_map
+        self.cis: list[CI] = []
+        self.rels: list[Relationship] = []
+
+    def ci(
+        self,
+        ci_id: str,
+        ci_type: str,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        aliases: Iterable[str] = (),
+        region: str | None = None,
+        scope: str | None = None,
+    ) -> CI:
+        the_tags = dict(tags or {})
+        fields = self.tag_map.fields(the_tags)
+        ci = CI(
+            id=ci_id,
+            type=ci_type,
+            name=the_tags.get("Name") or name or ci_id,
+            provider="aws",
+            scope=scope or self.place.scope,
+            region=self.place.region if region is None else region,
+            tags=the_tags,
+            attributes={k: v for k, v in (attributes or {}).items() if v is not None},
+            aliases=tuple(dict.fromkeys(a for a in aliases if a)),
+            owner=fields.get("owner", ""),
+            cost_centre=fields.get("cost_centre", ""),
+            environment=fields.get("environment", ""),
+            business_unit=fields.get("business_unit", ""),
+        )
+        self.cis.append(ci)
+        return ci
+
+    def rel(self, from_id: str, rel_type: str, to_id: str, field: str, value: str = "") -> None:
+        if not from_id or not to_id or from_id == to_id:
+            return
+        self.rels.append(
+            Relationship(
+                from_id=from_id,
+                type=rel_type,
+                to_id=to_id,
+                scope=self.place.scope,
+                evidence=(Evidence(field, value),),
+            )
+        )
+
+
+@dataclass(slots=True)
+class Context:
+    """What a unit may use: its place, clients for it, the account's index, and
+    facts earlier units of the same place left for later ones."""
+
+    place: Place
+    index: Index
+    make_client: Callable[[str, str], Client]
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str, region: str | None = None) -> Client:
+        region = region or self.place.region
+        if region == GLOBAL:
+            region = "us-east-1"
+        return self.make_client(service, region)
+
+
+Unit = Callable[[Context, Out], None]
+
+
+_MIN_PAGE = {"rds": 20, "elasticache": 20, "ec2": 5, "route53": 1, "cloudfront": 1}
+
+
+def items(client: Client, operation: str, path: str, **params: Any) -> Iterator[Any]:
+    """Every item at ``path`` (a JMESPath such as ``Reservations[].Instances[]``)
+    across all pages of ``operation``; operations without a paginator are called once."""
+    if client.can_paginate(operation):
+        paginator = client.get_paginator(operation)
+        size = getattr(client, "_cmdb_page_size", None)
+        if size and getattr(paginator, "_pagination_cfg", {}).get("limit_key"):  # some pages have a fixed size
+            service = client.meta.service_model.service_name
+            params["PaginationConfig"] = {"PageSize": max(size, _MIN_PAGE.get(service, 1))}
+        for item in paginator.paginate(**params).search(path):
+            if item is not None:
+                yield item
+        return
+    import jmespath  # type: ignore[import-untyped]  # botocore's own dependency
+
+    found = jmespath.search(path, getattr(client, operation)(**params))
+    if isinstance(found, list):
+        yield from (i for i in found if i is not None)
+    elif found is not None:
+        yield found
+
+
+def tag_dict(tags: Any) -> dict[str, str]:
+    """AWS tags in any of their shapes ([{Key, Value}], [{key, value}], {k: v}) as a dict."""
+    if not tags:
+        return {}
+    if isinstance(tags, Mapping):
+        return {str(k): "" if v is None else str(v) for k, v in tags.items()}
+    result: dict[str, str] = {}
+    for tag in tags:
+        key = tag.get("Key", tag.get("key"))
+        if key is not None:
+            value = tag.get("Value", tag.get("value"))
+            result[str(key)] = "" if value is None else str(value)
+    return result
+
+
+_URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^:/?#]+)", re.IGNORECASE)
+
+
+def host_of(value: str) -> str:
+    """The hostname in a URL or ``host:port`` value (never its user or password), else the value."""
+    value = value.strip()
+    match = _URL_HOST.match(value)
+    if match:
+        return match.group(1).lower()
+    if "@" in value:
+        value = value.rsplit("@", 1)[1]
+    return value.split("/", 1)[0].split(":", 1)[0].lower()
