@@ -394,12 +394,12 @@ def list_findings(
     return found
 
 
-def open_findings(store: Store, ci_ids: Iterable[str] | None = None) -> list[Finding]:
+def open_findings(store: Store, ci_ids: Iterable[str] | None = None, *, at: datetime | None = None) -> list[Finding]:
     """Open (not resolved, not waived) findings, optionally only of ``ci_ids``; most severe first.
 
     What impact's change risk and GraphQL's ``findings`` field read.
     """
-    return list_findings(store, statuses=("open",), ci_ids=list(ci_ids) if ci_ids is not None else None)
+    return list_findings(store, statuses=("open",), ci_ids=list(ci_ids) if ci_ids is not None else None, at=at)
 
 
 def get_finding(store: Store, key: str) -> Finding:
