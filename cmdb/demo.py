@@ -28,7 +28,8 @@ from cmdb.sync import SyncEngine, SyncReport
 
 __all__ = ["DemoConnector", "load_demo"]
 
-CIS_PER_APP = 13  # about how many CIs one application stack brings, shared infrastructure included
+CIS_PER_APP = 16  # about how many CIs one application stack brings, shared infrastructure included
+REPLICAS = 4
 APPS_PER_CELL = 40
 
 _TEAMS = [
@@ -108,10 +109,11 @@ class DemoConnector:
 
     source = "demo"
 
-    def __init__(self, size: int = 3000, seed: int = 7, day: int = 1) -> None:
+    def __init__(self, size: int = 3000, seed: int = 7, day: int = 1, fanout: int = 3) -> None:
         self.size = max(size, 200)
         self.seed = seed
         self.day = day
+        self.fanout = fanout  # how many other applications' Services each workload calls
 
     def sweep(self) -> Iterator[Event]:
         rng = random.Random(self.seed)
@@ -235,6 +237,7 @@ class DemoConnector:
             infra.rel(vm, "SECURED_BY", firewall, ids.field("vm_firewall"))
             infra.rel(vm, "DEPENDS_ON", disk, ids.field("vm_disk"))
             infra.rel(cluster_cloud, "COMPOSED_OF", vm, ids.field("cluster_vms"))
+            infra.rel(vm, "OWNED_BY", f"team:{team}", "tags.team", team)
             node = kube.ci(CI(id=f"{ids.cluster_name}/node/{ids.node_name(n)}", type="k8s.node", name=ids.node_name(n),
                               provider="kubernetes", environment=environment, owner="platform",
                               attributes={"provider_id": ids.provider_id(vm_id, n), "kubelet_version": "v1.30.4",
@@ -245,17 +248,24 @@ class DemoConnector:
         yield Batch(infra.scope, infra.cis, infra.rels)
         infra.cis, infra.rels = [], []
 
-        namespaces: dict[str, str] = {}
+        namespaces: dict[str, tuple[str, str]] = {}
+        called: list[tuple[str, str]] = []  # (service host, Service id) of the cell's earlier apps
         for a in range(first_app, first_app + count):
             service_id, service_env, service_team = services[a % len(services)]
             app_team = teams[a % len(teams)].removeprefix("team:")
             part = _APP_PARTS[a % len(_APP_PARTS)]
             app_name = f"{service_id.removeprefix('service:')}-{part}-{a}"
-            ns = namespaces.get(app_team)
-            if ns is None:
-                ns = namespaces[app_team] = kube.ci(CI(id=f"{ids.cluster_name}/namespace/{app_team}", type="k8s.namespace",
-                                                       name=app_team, provider="kubernetes", environment=environment,
-                                                       owner=app_team, attributes={"phase": "Active"}))
+            if app_team not in namespaces:
+                ns_id = kube.ci(CI(id=f"{ids.cluster_name}/namespace/{app_team}", type="k8s.namespace", name=app_team,
+                                   provider="kubernetes", environment=environment, owner=app_team,
+                                   attributes={"phase": "Active"}))
+                account = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/serviceaccount/{app_team}-workloads",
+                                     type="k8s.service_account", name=f"{app_team}-workloads", provider="kubernetes",
+                                     environment=environment, owner=app_team))
+                kube.rel(account, "MEMBER_OF", ns_id, "metadata.namespace")
+                kube.rel(ns_id, "OWNED_BY", f"team:{app_team}", "metadata.labels.team", app_team)
+                namespaces[app_team] = (ns_id, account)
+            ns, service_account = namespaces[app_team]
             owner = "" if a % 31 == 17 else app_team
             db_name = f"{app_name}-db"
             db = cloud_ci(ids.make("db", db_name), cloud.db, db_name, ids.db_attributes(db_name, public=a % 29 == 11),
@@ -270,11 +280,11 @@ class DemoConnector:
             image = f"registry.example.com/{app_team}/{app_name}:{image_tag}"
             k8s_common = {"provider": "kubernetes", "environment": environment, "owner": owner}
             deploy = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/deployment/{app_name}", type="k8s.deployment", name=app_name,
-                                attributes={"replicas": 3, "ready_replicas": 3, "images": [image], "selector": {"app": app_name}},
+                                attributes={"replicas": REPLICAS, "ready_replicas": REPLICAS, "images": [image], "selector": {"app": app_name}},
                                 **k8s_common))
             rs_hash = _hex(random.Random(f"{app_name}:{image_tag}"), 10)
             replicaset = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/replicaset/{app_name}-{rs_hash}", type="k8s.replicaset",
-                                    name=f"{app_name}-{rs_hash}", attributes={"replicas": 3, "ready_replicas": 3, "images": [image]},
+                                    name=f"{app_name}-{rs_hash}", attributes={"replicas": REPLICAS, "ready_replicas": REPLICAS, "images": [image]},
                                     **k8s_common))
             kube.rel(deploy, "DEPENDS_ON", replicaset, "metadata.ownerReferences")
             config = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/configmap/{app_name}-config", type="k8s.configmap",
@@ -284,7 +294,7 @@ class DemoConnector:
                              attributes={"service_type": "ClusterIP", "selector": {"app": app_name},
                                          "ports": [8080], "cluster_ip": f"10.100.{a % 250}.{(a * 7) % 250}"},
                              **k8s_common))
-            for p in range(3):
+            for p in range(REPLICAS):
                 pod = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/pod/{app_name}-{rs_hash}-{_hex(rng, 5)}", type="k8s.pod",
                                  name=f"{app_name}-{rs_hash}-{p}",
                                  attributes={"phase": "Running", "node_name": nodes[(a + p) % len(nodes)].rsplit("/", 1)[1],
@@ -294,9 +304,21 @@ class DemoConnector:
                 kube.rel(pod, "RUNS_ON", nodes[(a + p) % len(nodes)], "spec.nodeName")
                 kube.rel(pod, "DEPENDS_ON", config, "spec.containers[].envFrom[].configMapRef")
                 kube.rel(svc, "ROUTES_TO", pod, "spec.selector", f"app={app_name}")
+                kube.rel(pod, "DEPENDS_ON", service_account, "spec.serviceAccountName")
                 kube.rel(pod, "MEMBER_OF", ns, "metadata.namespace")
-            kube.rel(deploy, "MEMBER_OF", ns, "metadata.namespace")
+            for member in (deploy, replicaset, config, svc):
+                kube.rel(member, "MEMBER_OF", ns, "metadata.namespace")
+            if owner:
+                for owned in (deploy, svc):
+                    kube.rel(owned, "OWNED_BY", f"team:{owner}", "metadata.labels.team", owner)
+                for owned in (db, bucket):
+                    infra.rel(owned, "OWNED_BY", f"team:{owner}", "tags.team", owner)
             kube.rel(deploy, "DEPENDS_ON", db, "configmap DATABASE_HOST", ids.db_endpoint(db_name))
+            kube.rel(deploy, "DEPENDS_ON", config, "spec.template.spec.containers[].envFrom[].configMapRef", config)
+            for callee_name, callee in called[-self.fanout:] if self.fanout else ():  # services this one calls
+                kube.rel(deploy, "DEPENDS_ON", callee, "spec.template.spec.containers[].env[].value",
+                         f"http://{callee_name}.svc.cluster.local")
+            called.append((f"{app_name}.{app_team}", svc))
 
             app = apps.ci(CI(id=f"app:{app_name}", type="app.application", name=app_name, provider="internal",
                              environment=service_env, owner=owner, cost_centre=cost_centre,

@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS ci_sources (
     last_seen TEXT NOT NULL,
     PRIMARY KEY (source, nid)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ci_sources_sweep ON ci_sources(source, scope, last_seen);
 CREATE TABLE IF NOT EXISTS aliases (
     alias TEXT PRIMARY KEY,
     nid INTEGER NOT NULL
@@ -109,6 +110,8 @@ CREATE TABLE IF NOT EXISTS rels (
     PRIMARY KEY (src, type, dst)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rels_dst ON rels(dst, type, src, lifecycle_state, review);
+CREATE INDEX IF NOT EXISTS rels_sweep ON rels(source, scope, lifecycle_state, last_seen);
+CREATE INDEX IF NOT EXISTS rels_stale ON rels(lifecycle_state, stale_since) WHERE lifecycle_state = 'stale';
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -159,8 +162,7 @@ _REL_SELECT = (
 _REL_UPSERT = """
 INSERT INTO rels (src, type, dst, lifecycle_state, review, source, scope, evidence, confidence, inferred,
                   fingerprint, first_seen, last_seen, stale_since)
-SELECT a.nid, ?, b.nid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-FROM cis a, cis b WHERE a.id = ? AND b.id = ?
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(src, type, dst) DO UPDATE SET
     lifecycle_state = excluded.lifecycle_state, review = excluded.review, source = excluded.source,
     scope = excluded.scope, evidence = excluded.evidence, confidence = excluded.confidence,
@@ -819,8 +821,9 @@ class SqliteStore:
         found: dict[str, SourceState] = {}
         for chunk in _chunks(list(dict.fromkeys(ids))):
             rows = self._query(
+                # CROSS JOIN keeps cis (by id) as the outer loop; the planner otherwise scans the source's rows
                 "SELECT c.id, s.fingerprint, s.last_seen, c.lifecycle_state FROM cis c "
-                f"JOIN ci_sources s ON s.source = ? AND s.nid = c.nid WHERE c.id IN ({_marks(len(chunk))})",
+                f"CROSS JOIN ci_sources s ON s.source = ? AND s.nid = c.nid WHERE c.id IN ({_marks(len(chunk))})",
                 [source, *chunk],
             )
             for ci_id, fingerprint, last_seen, state in rows:
@@ -861,23 +864,21 @@ class SqliteStore:
             conn.executemany("INSERT OR REPLACE INTO aliases (alias, nid) VALUES (?, ?)", alias_rows)
 
     def put_source_states(self, source: str, scope: str, states: dict[str, tuple[str, datetime]]) -> None:
+        nids = self._nids(list(states))
         self._write_many(
-            "INSERT OR REPLACE INTO ci_sources (source, nid, scope, fingerprint, last_seen) "
-            "SELECT ?, nid, ?, ?, ? FROM cis WHERE id = ?",
-            ((source, scope, fp, _time(at), ci_id) for ci_id, (fp, at) in states.items()),
+            "INSERT OR REPLACE INTO ci_sources (source, nid, scope, fingerprint, last_seen) VALUES (?, ?, ?, ?, ?)",
+            ((source, nids[ci_id], scope, fp, _time(at)) for ci_id, (fp, at) in states.items() if ci_id in nids),
         )
 
     def touch(self, ids: Sequence[str], source: str, at: datetime) -> None:
         stamp = _time(at)
-        for chunk in _chunks(list(ids)):
+        nids = sorted(self._nids(ids).values())
+        for chunk in _chunks(nids):
             self._write_many(
-                f"UPDATE ci_sources SET last_seen = ? WHERE source = ? AND nid IN "
-                f"(SELECT nid FROM cis WHERE id IN ({_marks(len(chunk))}))",
+                f"UPDATE ci_sources SET last_seen = ? WHERE source = ? AND nid IN ({_marks(len(chunk))})",
                 [[stamp, source, *chunk]],
             )
-            self._write_many(
-                f"UPDATE cis SET last_seen = ? WHERE id IN ({_marks(len(chunk))})", [[stamp, *chunk]]
-            )
+            self._write_many(f"UPDATE cis SET last_seen = ? WHERE nid IN ({_marks(len(chunk))})", [[stamp, *chunk]])
 
     def drop_source(self, ids: Sequence[str], source: str) -> None:
         for chunk in _chunks(list(ids)):
@@ -896,11 +897,14 @@ class SqliteStore:
         return [row[0] for row in rows]
 
     def put_relationships(self, rels: Sequence[Relationship], fingerprints: Sequence[str]) -> None:
+        nids = self._nids([end for rel in rels for end in (rel.from_id, rel.to_id)])
         self._write_many(
             _REL_UPSERT,
             (
                 (
+                    nids[rel.from_id],
                     rel.type,
+                    nids[rel.to_id],
                     rel.lifecycle_state,
                     rel.review,
                     rel.source,
@@ -912,18 +916,18 @@ class SqliteStore:
                     _time(rel.first_seen),
                     _time(rel.last_seen),
                     _time(rel.stale_since),
-                    rel.from_id,
-                    rel.to_id,
                 )
                 for rel, fingerprint in zip(rels, fingerprints, strict=True)
+                if rel.from_id in nids and rel.to_id in nids
             ),
         )
 
     def touch_relationships(self, keys: Sequence[RelKey], at: datetime) -> None:
+        stamp = _time(at)
+        nids = self._nids([end for key in keys for end in (key[0], key[2])])
         self._write_many(
-            "UPDATE rels SET last_seen = ? WHERE src = (SELECT nid FROM cis WHERE id = ?) AND type = ? "
-            "AND dst = (SELECT nid FROM cis WHERE id = ?)",
-            ((_time(at), f, t, d) for f, t, d in keys),
+            "UPDATE rels SET last_seen = ? WHERE src = ? AND type = ? AND dst = ?",
+            sorted((stamp, nids[f], t, nids[d]) for f, t, d in keys if f in nids and d in nids),
         )
 
     def unseen_relationships(self, scope: str, source: str, before: datetime) -> list[Relationship]:
