@@ -36,7 +36,7 @@ def test_demo_then_search_show_history_diff_export(tmp_path: Path) -> None:
     out = tmp_path / "estate.json"
     cmdb(tmp_path, "export", "--format", "json", "--output", str(out))
     exported = json.loads(out.read_text())
-    assert len(exported["cis"]) > 800 and len(exported["relationships"]) > len(exported["cis"])
+    assert len(exported["cis"]) > 700 and len(exported["relationships"]) > len(exported["cis"])
     assert {"id", "type", "class", "owner", "provenance", "first_seen"} <= set(exported["cis"][0])
 
     graphml = tmp_path / "estate.graphml"
