@@ -250,8 +250,8 @@ def quality(store: Store, required: Mapping[str, Sequence[str]] = REQUIRED) -> Q
             acc.duplicated += ci.id in dup_ids
             acc.conflicting += ci.id in clash_ids
     for run in store.sync_runs(limit=200):
-        acc = per_source.get(run.source)
-        if acc is not None and not acc.last_run:
-            acc.last_run = run.started_at.isoformat()
-            acc.last_status = run.status
+        known = per_source.get(run.source)
+        if known is not None and not known.last_run:
+            known.last_run = run.started_at.isoformat()
+            known.last_status = run.status
     return QualityReport(dups, clashes, gaps, sorted(per_source.values(), key=lambda a: a.source))
