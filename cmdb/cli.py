@@ -110,7 +110,9 @@ class App:
         return self._store
 
     def engine(self) -> SyncEngine:
-        return SyncEngine(self.store, grace=timedelta(days=self.settings.stale_grace_days))
+        from cmdb.inference import infer_links
+
+        return SyncEngine(self.store, grace=timedelta(days=self.settings.stale_grace_days), inferrer=infer_links)
 
     def close(self) -> None:
         if self._store is not None:
