@@ -26,6 +26,7 @@ subset; the most specific matching route answers with a status and a body.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import tempfile
 import threading
@@ -213,6 +214,12 @@ class ReplayServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out in separate writes: without this, Nagle's algorithm
+                # and the client's delayed ACK add about 40 ms to every reply
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
