@@ -438,6 +438,8 @@ class Neo4jStore:
         self.location = f"{_public_uri(uri)} (database {database})"
         self._local = _Local()
         self.fulltext = False
+        # One bookmark manager for every session: in a cluster a read sees what this store committed.
+        self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         try:
             self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password) if user else None)
         except (neo4j_errors.ConfigurationError, ValueError) as exc:
@@ -491,7 +493,9 @@ class Neo4jStore:
         for statement in statements:
             try:
                 with self._errors("creating the schema"):
-                    self._driver.execute_query(_cypher(statement), database_=self.database)
+                    self._driver.execute_query(
+                        _cypher(statement), database_=self.database, bookmark_manager_=self._bookmarks
+                    )
             except StoreError as exc:
                 cause = exc.__cause__
                 if not isinstance(cause, neo4j_errors.ClientError) or statement.startswith("CREATE CONSTRAINT cmdb_ci"):
@@ -499,8 +503,8 @@ class Neo4jStore:
                 # An older server without relationship constraints, say: the MERGE still keys on (from, type, to).
                 log.warning("schema statement not supported by %s, skipped: %s (%s)", self.location, statement, exc)
         try:
-            self._driver.execute_query(_cypher(_CREATE_FULLTEXT), database_=self.database)
-            self._driver.execute_query(_cypher(_AWAIT_FULLTEXT), database_=self.database)
+            for statement in (_CREATE_FULLTEXT, _AWAIT_FULLTEXT):
+                self._driver.execute_query(_cypher(statement), database_=self.database, bookmark_manager_=self._bookmarks)
             self.fulltext = True
         except neo4j_errors.Neo4jError as exc:
             log.info("no full-text index on %s, search scans instead: %s", self.location, exc.message)
@@ -521,7 +525,7 @@ class Neo4jStore:
                 local.depth -= 1
             return
         with self._errors("starting a transaction"):
-            session = self._driver.session(database=self.database)
+            session = self._driver.session(database=self.database, bookmark_manager=self._bookmarks)
             try:
                 tx = session.begin_transaction()
             except BaseException:
@@ -549,7 +553,9 @@ class Neo4jStore:
         with self._errors("reading"):
             if tx is not None:  # inside a transaction: see its writes
                 return tx.run(_cypher(query), params).data()
-            with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            with self._driver.session(
+                database=self.database, default_access_mode=neo4j.READ_ACCESS, bookmark_manager=self._bookmarks
+            ) as session:
                 return session.execute_read(lambda t: t.run(_cypher(query), params).data())
 
     def _write(self, query: str, params: Row) -> None:
