@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
+import botocore.loaders  # type: ignore[import-untyped]
+import botocore.session  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import (  # type: ignore[import-untyped]
     BotoCoreError,
@@ -51,6 +53,26 @@ GLOBAL_LAST: list[UnitSpec] = list(edge.GLOBAL_UNITS)
 
 BATCH_SIZE = 2000
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError)
+
+
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def new_session(**kwargs: Any) -> Any:
+    """A boto3 session whose service models come from one loader per process.
+
+    Each new session would otherwise parse botocore's JSON models again (about
+    1.5 s for the endpoint rules and a dozen services); one assumed-role
+    session per account makes that add up. Credentials are not shared.
+    """
+    global _LOADER
+    core = botocore.session.get_session()
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = botocore.loaders.create_loader(core.get_config_variable("data_path"))
+        core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, **kwargs)
 
 
 @dataclass(slots=True)
@@ -132,7 +154,7 @@ class AwsConnector:
     def _base_session(self) -> Any:
         if self._session is None:
             try:
-                self._session = boto3.Session(profile_name=self.profile)
+                self._session = new_session(profile_name=self.profile)
             except BotoCoreError as exc:
                 raise ConnectorError(f"AWS profile {self.profile!r}: {exc}", hint="check ~/.aws/config") from None
         return self._session
@@ -163,7 +185,7 @@ class AwsConnector:
                     params["ExternalId"] = self.external_id
                 sts = base.client("sts", config=self.config, region_name=base.region_name or "us-east-1")
                 creds = sts.assume_role(**params)["Credentials"]
-                session = boto3.Session(
+                session = new_session(
                     aws_access_key_id=creds["AccessKeyId"],
                     aws_secret_access_key=creds["SecretAccessKey"],
                     aws_session_token=creds["SessionToken"],

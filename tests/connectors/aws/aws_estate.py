@@ -264,12 +264,22 @@ def build_global_edge(session: Any, estate: Estate) -> None:
     ]})
 
 
-def build(region: str = "eu-west-1", session: Any = None, *, account: str = ACCOUNT, full: bool = True) -> Estate:
-    """The whole estate in one region of one account (plus its global services)."""
+_IDENTITY = ("role_ec2", "profile", "role_lambda", "role_eks", "role_nodes", "role_audit")
+
+
+def build(region: str = "eu-west-1", session: Any = None, *, account: str = ACCOUNT, full: bool = True,
+          identity: Estate | None = None) -> Estate:
+    """The whole estate in one region of one account (plus its global services).
+
+    ``full=False``: only network, identity and compute. ``identity``: an estate
+    built before in the same account, whose roles and profile to reuse."""
     session = session or boto3.Session()
     estate = Estate(region, account)
     build_network(session, region, estate)
-    build_identity(session, estate)
+    if identity is None:
+        build_identity(session, estate)
+    else:
+        estate.ids.update({k: identity.ids[k] for k in _IDENTITY})
     build_compute(session, region, estate)
     if full:
         build_edge(session, region, estate)

@@ -310,3 +310,12 @@ def test_every_ci_is_in_a_known_scope_with_a_region(synced: SyncReport, store: S
         assert item.scope in (SCOPE, GLOBAL_SCOPE) or item.type == "aws.ec2.image", item
         assert item.region, item.id
         assert item.id.startswith("arn:aws:"), item.id
+
+
+def test_resync_of_the_unchanged_estate_changes_nothing(synced: SyncReport, store: SqliteStore) -> None:
+    again = SyncEngine(store).run(AwsConnector(regions=[REGION]))
+    assert again.problems == []
+    counts = again.counts
+    assert (counts["created"], counts["updated"], counts["stale"], counts["restored"]) == (0, 0, 0, 0), counts
+    assert (counts["relationships_added"], counts["relationships_updated"], counts["relationships_removed"]) == (0, 0, 0)
+    assert counts["unchanged"] == synced.counts["created"]
