@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,6 +88,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The schema, vocabulary and modules live as long as the process: moved out of
+        # the collector's sight, a request no longer pays for full collections over them
+        # (this more than halves the time of a small query).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

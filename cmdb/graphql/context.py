@@ -21,6 +21,7 @@ from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 from cmdb import history
+from cmdb.compliance import Finding, open_findings
 from cmdb.graphql.auth import Principal
 from cmdb.graphql.settings import ApiSettings
 from cmdb.model import CI, Direction, Relationship
@@ -58,6 +59,7 @@ class Loaders:
         self.traversal: DataLoader[TraversalKey, list[Hit]] = DataLoader(
             self._load_traversals, max_batch_size=batch_size
         )
+        self.findings: DataLoader[str, list[Finding]] = DataLoader(self._load_findings, max_batch_size=batch_size)
         # The same, as of a past time (cmdb.history rewinds what the store holds now).
         self.ci_as_of: DataLoader[tuple[str, datetime], CI | None] = DataLoader(
             self._load_cis_as_of, max_batch_size=batch_size
@@ -100,6 +102,13 @@ class Loaders:
             ]
 
         return await run_in_threadpool(load)
+
+    async def _load_findings(self, ids: list[str]) -> list[list[Finding]]:
+        found = await run_in_threadpool(open_findings, self.store, ids)
+        by_ci: dict[str, list[Finding]] = {ci_id: [] for ci_id in ids}
+        for finding in found:  # most severe first, kept per CI
+            by_ci.setdefault(finding.ci_id, []).append(finding)
+        return [by_ci[ci_id] for ci_id in ids]
 
     async def _load_cis_as_of(self, keys: list[tuple[str, datetime]]) -> list[CI | None]:
         def load() -> dict[tuple[str, datetime], CI]:

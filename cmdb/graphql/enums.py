@@ -11,7 +11,9 @@ __all__ = [
     "ChangeKind",
     "Criticality",
     "Direction",
+    "ChangeType",
     "Impact",
+    "ImpactState",
     "LifecycleState",
     "RelationshipType",
     "Review",
@@ -106,3 +108,18 @@ class ChangeKind(Enum):
     REL_REMOVED = "rel.removed"
     REL_RESTORED = "rel.restored"
     REL_REVIEWED = "rel.reviewed"
+
+
+@strawberry.enum(description="What a change does to a CI (change risk weighs each differently).")
+class ChangeType(Enum):
+    PATCH = "patch"
+    RESTART = "restart"
+    DELETE = "delete"
+    MODIFY = "modify"
+
+
+@strawberry.enum(description="What a failure does to a CI it reaches.")
+class ImpactState(Enum):
+    DOWN = strawberry.enum_value("down", description="it goes down: it needed the failing CI")
+    DEGRADED = strawberry.enum_value("degraded", description="it loses redundancy but keeps working")
+    UNAFFECTED = strawberry.enum_value("unaffected", description="reached only along edges that carry no impact")

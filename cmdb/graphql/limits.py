@@ -152,7 +152,12 @@ class TraversalCost(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context.result is None:
+        query = context.query or ""
+        if (
+            document is not None
+            and context.result is None
+            and (not query or any(name in query for name in TRAVERSAL_FIELDS))  # nothing to weigh otherwise
+        ):
             fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             if context.operation_name:

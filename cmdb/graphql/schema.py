@@ -29,6 +29,7 @@ from cmdb.graphql.filters import (
     SetCIFieldsInput,
     UpdateCIInput,
 )
+from cmdb.graphql.impact import ImpactQuery
 from cmdb.graphql.limits import extensions
 from cmdb.graphql.pagination import change_connection, ci_connection
 from cmdb.graphql.settings import Limits
@@ -192,7 +193,7 @@ class StatsQuery:
 
 
 @strawberry.type(description="Reads of the CMDB graph.")
-class Query(CIQuery, GraphQuery, ChangeQuery, StatsQuery):
+class Query(CIQuery, GraphQuery, ChangeQuery, ImpactQuery, StatsQuery):
     pass
 
 

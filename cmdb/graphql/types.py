@@ -19,7 +19,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from cmdb import model
+from cmdb import compliance, model
 from cmdb.graphql.context import Context, TraversalKey
 from cmdb.graphql.enums import (
     ChangeKind,
@@ -45,6 +45,7 @@ __all__ = [
     "ChangeEdge",
     "CountEntry",
     "Evidence",
+    "Finding",
     "PageInfo",
     "Path",
     "Reached",
@@ -100,6 +101,47 @@ def _strs(ci: model.CI, *keys: str) -> list[str] | None:
 
 
 # --- small types -----------------------------------------------------------------
+
+
+@strawberry.type(description="A compliance finding: a rule a CI breaks (cmdb.compliance).")
+class Finding:
+    record: strawberry.Private[compliance.Finding]
+
+    @strawberry.field
+    def rule_id(self) -> str:
+        return self.record.rule_id
+
+    @strawberry.field
+    def rule_version(self) -> int:
+        return self.record.rule_version
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.record.title
+
+    @strawberry.field(description="info, low, medium, high or critical")
+    def severity(self) -> str:
+        return self.record.severity
+
+    @strawberry.field
+    def detail(self) -> str:
+        return self.record.detail
+
+    @strawberry.field(description="open, waived or resolved")
+    def status(self) -> str:
+        return self.record.status
+
+    @strawberry.field(description="the controls (frameworks) the rule maps to")
+    def controls(self) -> list[str]:
+        return list(self.record.controls)
+
+    @strawberry.field
+    def first_seen(self) -> datetime:
+        return self.record.first_seen
+
+    @strawberry.field
+    def last_seen(self) -> datetime:
+        return self.record.last_seen
 
 
 @strawberry.type(description="A tag on a CI.")
@@ -397,6 +439,11 @@ class CI:
         first: Annotated[int | None, strawberry.argument(description="at most this many CIs")] = None,
     ) -> list[Reached]:
         return await self._walk(info, "in", depth, types, first)
+
+    @strawberry.field(description="Open compliance findings on this CI (not resolved, not waived), most severe first.")
+    async def findings(self, info: Ctx) -> list[Finding]:
+        found = await info.context.loaders.findings.load(self.record.id)
+        return [Finding(record=f) for f in found]
 
     @strawberry.field(description="Change records of this CI and of its relationships, oldest first.")
     async def history(
