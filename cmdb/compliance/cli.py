@@ -279,24 +279,32 @@ REPORTS = ("inventory", "compliance", "optimisation", "licences", "ownership", "
 @click.command()
 @click.argument("kind", type=click.Choice(REPORTS))
 @click.option("--format", "fmt", type=click.Choice([*FORMATS, "html"]), default="table", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (html: default report.html).")
-@click.option("--entitlements", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, help="Licence entitlement files (licences report).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (html: default <kind>-report.html).")
 @click.option("--prices", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Price table overriding the bundled one [env CMDB_PRICES].")
+@click.option("--days", default=90, show_default=True, help="Horizon for renewals and warranties.")
+@click.option("--cloudwatch", is_flag=True, help="Optimisation: read EC2 CPU from CloudWatch (AWS credentials from the SDK chain).")
 @pass_app
-def report(app: App, kind: str, fmt: str, output: Path | None, entitlements: tuple[Path, ...], prices: Path | None) -> None:
+def report(app: App, kind: str, fmt: str, output: Path | None, prices: Path | None, days: int, cloudwatch: bool) -> None:
     """Reports: inventory, compliance, optimisation, licences, ownership, cost, quality, contracts."""
     from cmdb.compliance import reports
+    from cmdb.compliance.metrics import CloudWatchCpu
 
-    options = reports.ReportOptions(entitlements=list(entitlements), prices=prices)
+    options = reports.ReportOptions(prices=prices, days=days, cpu=[CloudWatchCpu()] if cloudwatch else [])
     if fmt == "html":
         html = reports.render_html(app.store, kind, options)
-        target = output or Path("report.html")
+        target = output or Path(f"{kind}-report.html")
         target.write_text(html, encoding="utf-8")
-        err.print(f"wrote {target}")
+        err.print(f"wrote {target}", highlight=False)
         return
     built = reports.build(app.store, kind, options)
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(built.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+        text = orjson.dumps(built.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
         return
+    if fmt == "table":
+        emit([{"measure": k, "value": v} for k, v in built.headline.items()], fmt, title=built.title)
     for section in built.sections:
         emit(section.rows, fmt, title=section.title, columns=section.columns)
