@@ -10,7 +10,7 @@ Rules (dependent -> what it needs)::
 
     (:k8s.node)-[:RUNS_ON]->(:EC2 instance | GCE instance | Azure VM)   spec.providerID
     (:k8s.cluster)-[:RUNS_ON]->(:EKS | GKE | AKS cluster)               kubeconfig server host = cluster endpoint
-    (:k8s.service)-[:ROUTES_TO]->(:cloud load balancer)                 status.loadBalancer.ingress hostname / IP
+    (:k8s.service | k8s.ingress)-[:ROUTES_TO]->(:cloud load balancer)   status.loadBalancer.ingress hostname / IP
     (:k8s workload)-[:DEPENDS_ON]->(:managed database or cache)         env values, ConfigMap data name its endpoint
     (:k8s.service ExternalName)-[:DEPENDS_ON]->(:database or cache)     spec.externalName
     (:CDN | URL map)-[:DEPENDS_ON]->(:bucket)                           an origin names a bucket host
@@ -86,14 +86,21 @@ def _one_of(*names: str) -> Callable[[str], bool]:
 
 
 def _load_balancer(type_name: str) -> bool:
-    return not type_name.startswith("k8s.") and _class(type_name) == "network" and any(
-        word in type_name for word in ("load_balancer", "forwarding_rule", "frontend", "public_ip", "address", "gateway")
+    return (
+        not type_name.startswith("k8s.")
+        and _class(type_name) == "network"
+        and any(
+            word in type_name
+            for word in ("load_balancer", "forwarding_rule", "frontend", "public_ip", "address", "gateway")
+        )
     )
 
 
 def _bucket(type_name: str) -> bool:
-    return not type_name.startswith("k8s.") and _class(type_name) == "storage" and (
-        "bucket" in type_name or type_name == "azure.storage.account"
+    return (
+        not type_name.startswith("k8s.")
+        and _class(type_name) == "storage"
+        and ("bucket" in type_name or type_name == "azure.storage.account")
     )
 
 
@@ -149,7 +156,9 @@ def node_to_vm(store: Store) -> Iterator[Candidate]:
         else:
             names.append(provider_id)
         for name in names:
-            yield Candidate(node.id, "RUNS_ON", name, "spec.providerID", provider_id, 0.98, vm, by_id=name.startswith("/"))
+            yield Candidate(
+                node.id, "RUNS_ON", name, "spec.providerID", provider_id, 0.98, vm, by_id=name.startswith("/")
+            )
 
 
 _EKS_ARN = re.compile(r"^arn:aws[\w-]*:eks:[\w-]+:\d{12}:cluster/[\w.-]+$")
@@ -176,9 +185,9 @@ def cluster_to_cloud(store: Store) -> Iterator[Candidate]:
 
 
 def service_to_load_balancer(store: Store) -> Iterator[Candidate]:
-    """A LoadBalancer Service's status names the cloud load balancer in front of it."""
-    for service in _live(store, ("k8s.service",)):
-        if service.attributes.get("service_type") != "LoadBalancer":
+    """A LoadBalancer Service's (or an Ingress's) status names the cloud load balancer in front of it."""
+    for service in _live(store, ("k8s.service", "k8s.ingress")):
+        if service.type == "k8s.service" and service.attributes.get("service_type") != "LoadBalancer":
             continue
         for entry in _strings(service.attributes.get("load_balancer_ingress")):
             host = entry.strip().lower().rstrip(".")
@@ -245,7 +254,9 @@ def workload_to_database(store: Store) -> Iterator[Candidate]:
                     )  # fmt: skip
 
 
-_S3_HOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\.s3(?:[.-](?:website[.-])?[a-z0-9-]+)*\.amazonaws\.com$")
+_S3_HOST = re.compile(
+    r"^(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\.s3(?:[.-](?:website[.-])?[a-z0-9-]+)*\.amazonaws\.com$"
+)
 _GCS = re.compile(
     r"(?:gs://|storage\.googleapis\.com/|storage\.cloud\.google\.com/)(?P<bucket>[a-z0-9][a-z0-9._-]{1,221}[a-z0-9])"
     r"|(?P<host_bucket>[a-z0-9][a-z0-9._-]{1,61}[a-z0-9])\.storage\.googleapis\.com"
@@ -262,7 +273,9 @@ def origin_to_bucket(store: Store) -> Iterator[Candidate]:
             match = _S3_HOST.match(host)
             if match:
                 bucket = match.group("bucket")
-                yield Candidate(cdn.id, "DEPENDS_ON", f"arn:aws:s3:::{bucket}", field_name, origin, 0.9, _bucket, by_id=True)
+                yield Candidate(
+                    cdn.id, "DEPENDS_ON", f"arn:aws:s3:::{bucket}", field_name, origin, 0.9, _bucket, by_id=True
+                )
     for url_map in _live(store, ("gcp.compute.url_map",)):
         for value in _strings(url_map.attributes):
             for match in _GCS.finditer(value.lower()):

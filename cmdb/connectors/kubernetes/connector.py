@@ -24,9 +24,11 @@ hosts they name (``referenced_hosts``, see :mod:`.hosts`), which the
 inference rules match against databases and caches. Annotations are not kept
 (``last-applied-configuration`` holds whole manifests, env values included).
 
-Completeness: a 410 Expired continue token restarts that listing once; a
-second one, a 403, any other API error or a malformed reply is reported as a
-Problem and makes the cluster's sweep incomplete, so nothing of it goes stale.
+Completeness: throttling (429), server errors (5xx) and dropped connections
+are retried with backoff (honouring Retry-After); a 410 Expired continue token
+restarts that listing once; a second one, a 403, any other API error, errors
+past the retries or a malformed reply is reported as a Problem and makes the
+cluster's sweep incomplete, so nothing of it goes stale.
 
 Replies are read as JSON (``_preload_content=False``) rather than as the
 client's generated models: the models reject a reply outright on one
@@ -48,6 +50,7 @@ from typing import Any
 import orjson
 from kubernetes.client.exceptions import OpenApiException
 from kubernetes.config import ConfigException
+from urllib3 import Retry
 from urllib3.exceptions import HTTPError
 
 from cmdb.connectors.base import Batch, Event, Problem, ScopeDone
@@ -107,10 +110,16 @@ _CI_TYPES = {
     "service": "k8s.service",
     "ingress": "k8s.ingress",
 }
-_OWNER_KINDS = {"ReplicaSet": "replicaset", "StatefulSet": "statefulset", "DaemonSet": "daemonset", "Deployment": "deployment"}
+_OWNER_KINDS = {
+    "ReplicaSet": "replicaset",
+    "StatefulSet": "statefulset",
+    "DaemonSet": "daemonset",
+    "Deployment": "deployment",
+}
 
 
 _API_ERRORS = (OpenApiException, HTTPError, OSError)
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
 """What a call may raise: an API error reply (ApiException), a transport or socket failure."""
 
 
@@ -214,7 +223,7 @@ class _ClusterSweep:
                     }
                     if token:
                         kwargs["_continue"] = token
-                    response = call(**kwargs)
+                    response = self.call(listing, page, call, kwargs)
                     found, token = self.parse_page(listing, page, response.data)
                     items.extend(found)
                     page += 1
@@ -232,6 +241,24 @@ class _ClusterSweep:
                 self.fail(f"{listing.path} page {page + 1}", _describe(exc))
                 return items
         return []  # not reached: the second attempt returns
+
+    def call(self, listing: Listing, page: int, call: ListCall, kwargs: dict[str, Any]) -> Any:
+        """One list call; throttling (429), server errors (5xx) and dropped connections are retried."""
+        for attempt in range(self.connector.retries + 1):
+            try:
+                return call(**kwargs)
+            except _API_ERRORS as exc:
+                status = getattr(exc, "status", None)
+                transient = status in _TRANSIENT or (status is None and not isinstance(exc, Malformed))
+                if not transient or attempt == self.connector.retries:
+                    raise
+                wait = _retry_after(exc, self.connector.retry_wait * 2**attempt)
+                log.info(
+                    "kubernetes %s %s page %d: %s; retrying in %.1fs",
+                    self.cluster, listing.path, page + 1, _describe(exc), wait,
+                )  # fmt: skip
+                time.sleep(wait)
+        raise AssertionError("not reached")
 
     def parse_page(self, listing: Listing, page: int, data: bytes) -> tuple[list[Json], str]:
         """The well-formed items of one page and its continue token."""
@@ -261,7 +288,10 @@ class _ClusterSweep:
         try:
             api_client = self.connector.client_for(self.target)
         except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:  # a context that does not work
-            yield Problem(f"kubernetes:{self.cluster}", f"cannot build a client for context {self.target.context}: {_describe(exc)}")
+            yield Problem(
+                f"kubernetes:{self.cluster}",
+                f"cannot build a client for context {self.target.context}: {_describe(exc)}",
+            )
             yield ScopeDone(self.scope, False, "no client for the cluster")
             return
         try:
@@ -276,7 +306,11 @@ class _ClusterSweep:
     def _events(self, api_client: Any) -> Iterator[Event]:
         from kubernetes import client as k8s
 
-        apis = {"core": k8s.CoreV1Api(api_client), "apps": k8s.AppsV1Api(api_client), "networking": k8s.NetworkingV1Api(api_client)}
+        apis = {
+            "core": k8s.CoreV1Api(api_client),
+            "apps": k8s.AppsV1Api(api_client),
+            "networking": k8s.NetworkingV1Api(api_client),
+        }
         version = self.version(k8s.VersionApi(api_client))
         if version is None:  # the cluster cannot be reached at all
             yield from self.problems
@@ -382,7 +416,11 @@ class _ClusterSweep:
         labels = _str_map(_map(item["metadata"]).get("labels"))
         info = _map(status.get("nodeInfo"))
         ready = next(
-            (_str(c.get("status")) == "True" for c in map(_map, _list(status.get("conditions"))) if c.get("type") == "Ready"),
+            (
+                _str(c.get("status")) == "True"
+                for c in map(_map, _list(status.get("conditions")))
+                if c.get("type") == "Ready"
+            ),
             False,
         )
         addresses = {_str(a.get("type")): _str(a.get("address")) for a in map(_map, _list(status.get("addresses")))}
@@ -392,7 +430,8 @@ class _ClusterSweep:
             provider_id=_str(spec.get("providerID")),
             kubelet_version=_str(info.get("kubeletVersion")),
             os_image=_str(info.get("osImage")),
-            instance_type=labels.get("node.kubernetes.io/instance-type") or labels.get("beta.kubernetes.io/instance-type", ""),
+            instance_type=labels.get("node.kubernetes.io/instance-type")
+            or labels.get("beta.kubernetes.io/instance-type", ""),
             zone=labels.get("topology.kubernetes.io/zone", ""),
             ready=ready,
             internal_ip=addresses.get("InternalIP", ""),
@@ -448,7 +487,9 @@ class _ClusterSweep:
 
     # --- pods and workloads --------------------------------------------------
     def pod_spec(self, namespace: str, spec: Json, where: str) -> _PodSpecFacts:
-        facts = _PodSpecFacts(service_account=_str(spec.get("serviceAccountName")) or _str(spec.get("serviceAccount")) or "default")
+        facts = _PodSpecFacts(
+            service_account=_str(spec.get("serviceAccountName")) or _str(spec.get("serviceAccount")) or "default"
+        )
         refs: list[tuple[str, str]] = []
         names: set[str] = set()
         for group in ("initContainers", "containers"):
@@ -468,7 +509,10 @@ class _ClusterSweep:
                     if key_ref:
                         cm, key = _str(key_ref.get("name")), _str(key_ref.get("key"))
                         facts.config_maps.append((cm, f"{at}.valueFrom.configMapKeyRef"))
-                        refs.extend((h, f"{at} <- configmap {cm}[{key}]") for h in self.config_hosts.get((namespace, cm), {}).get(key, []))
+                        refs.extend(
+                            (h, f"{at} <- configmap {cm}[{key}]")
+                            for h in self.config_hosts.get((namespace, cm), {}).get(key, [])
+                        )
                 for source in map(_map, _list(container.get("envFrom"))):
                     cm = _str(_map(source.get("configMapRef")).get("name"))
                     if cm:
@@ -481,7 +525,12 @@ class _ClusterSweep:
                 facts.claims.append((claim, f"{where}.volumes[{vname}].persistentVolumeClaim.claimName"))
             cm_sources = [(_str(_map(volume.get("configMap")).get("name")), f"{where}.volumes[{vname}].configMap")]
             for index, projected in enumerate(map(_map, _list(_map(volume.get("projected")).get("sources")))):
-                cm_sources.append((_str(_map(projected.get("configMap")).get("name")), f"{where}.volumes[{vname}].projected.sources[{index}].configMap"))
+                cm_sources.append(
+                    (
+                        _str(_map(projected.get("configMap")).get("name")),
+                        f"{where}.volumes[{vname}].projected.sources[{index}].configMap",
+                    )
+                )
             for cm, at in cm_sources:
                 if cm:
                     facts.config_maps.append((cm, at))
@@ -499,7 +548,13 @@ class _ClusterSweep:
             self.link(ci_id, "DEPENDS_ON", self.id("persistentvolumeclaim", claim, namespace), at, claim)
         for cm, at in dict(reversed(facts.config_maps)).items():
             self.link(ci_id, "DEPENDS_ON", self.id("configmap", cm, namespace), at, cm)
-        self.link(ci_id, "DEPENDS_ON", self.id("serviceaccount", facts.service_account, namespace), "spec.serviceAccountName", facts.service_account)
+        self.link(
+            ci_id,
+            "DEPENDS_ON",
+            self.id("serviceaccount", facts.service_account, namespace),
+            "spec.serviceAccountName",
+            facts.service_account,
+        )
 
     def pod(self, item: Json) -> None:
         meta, spec, status = _map(item["metadata"]), _map(item.get("spec")), _map(item.get("status"))
@@ -565,9 +620,17 @@ class _ClusterSweep:
         )
         self.members(ci, "replicaset")
         # A Deployment needs the ReplicaSets that run its pods; the old, scaled-down revisions it keeps are history.
-        if _str(owner.get("kind")) == "Deployment" and (replicas > 0 or self.pods_by_owner.get((ci.attributes["namespace"], "replicaset", ci.name))):
+        if _str(owner.get("kind")) == "Deployment" and (
+            replicas > 0 or self.pods_by_owner.get((ci.attributes["namespace"], "replicaset", ci.name))
+        ):
             deployment = self.id("deployment", _str(owner.get("name")), ci.attributes["namespace"])
-            self.link(deployment, "DEPENDS_ON", ci.id, "replicaset metadata.ownerReferences", f"Deployment {_str(owner.get('name'))}")
+            self.link(
+                deployment,
+                "DEPENDS_ON",
+                ci.id,
+                "replicaset metadata.ownerReferences",
+                f"Deployment {_str(owner.get('name'))}",
+            )
 
     def workload(self, kind: str, item: Json) -> None:
         spec, status = _map(item.get("spec")), _map(item.get("status"))
@@ -581,9 +644,21 @@ class _ClusterSweep:
             "host_sources": facts.hosts,
         }
         if kind == "daemonset":
-            ci = self.base(kind, item, desired=_int(status.get("desiredNumberScheduled")), ready=_int(status.get("numberReady")), **common)
+            ci = self.base(
+                kind,
+                item,
+                desired=_int(status.get("desiredNumberScheduled")),
+                ready=_int(status.get("numberReady")),
+                **common,
+            )
         else:
-            ci = self.base(kind, item, replicas=_int(spec.get("replicas")), ready_replicas=_int(status.get("readyReplicas")), **common)
+            ci = self.base(
+                kind,
+                item,
+                replicas=_int(spec.get("replicas")),
+                ready_replicas=_int(status.get("readyReplicas")),
+                **common,
+            )
         if kind == "statefulset":
             ci.attributes["service_name"] = _str(spec.get("serviceName"))
         if kind in ("statefulset", "daemonset"):
@@ -599,7 +674,8 @@ class _ClusterSweep:
             if _str(entry.get("hostname")) or _str(entry.get("ip"))
         ]
         ports = [
-            f"{_map(p).get('port')}/{_str(_map(p).get('protocol')) or 'TCP'}" + (f" ({_str(_map(p).get('name'))})" if _map(p).get("name") else "")
+            f"{_map(p).get('port')}/{_str(_map(p).get('protocol')) or 'TCP'}"
+            + (f" ({_str(_map(p).get('name'))})" if _map(p).get("name") else "")
             for p in _list(spec.get("ports"))
         ]
         ci = self.base(
@@ -653,6 +729,15 @@ class _ClusterSweep:
             self.link(ci.id, "ROUTES_TO", self.id("service", name, namespace), at, name)
 
 
+def _retry_after(exc: BaseException, default: float) -> float:
+    headers = getattr(exc, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return min(float(value), 60.0) if value is not None else default
+    except ValueError:
+        return default
+
+
 def _describe(exc: BaseException) -> str:
     status = getattr(exc, "status", None)
     if status is not None:
@@ -680,12 +765,18 @@ class KubernetesConnector:
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         timeout: float = 30.0,
+        retries: int = 3,
+        retry_wait: float = 1.0,
     ) -> None:
         if page_size < 1:
             raise ConnectorError(f"page size must be at least 1, not {page_size}", hint="pass --page-size 500")
-        self.kubeconfig = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        self.kubeconfig = (
+            str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        )
         self.page_size = page_size
         self.timeout = timeout
+        self.retries = max(0, retries)
+        self.retry_wait = retry_wait
         self.targets = self._targets(contexts)
 
     def _targets(self, wanted: Sequence[str]) -> list[ClusterTarget]:
@@ -714,9 +805,17 @@ class KubernetesConnector:
 
     def client_for(self, target: ClusterTarget) -> Any:
         from kubernetes import config as k8s_config
+        from kubernetes.client import Configuration
 
+        configuration = Configuration()
+        # Retries live in one place, ``_ClusterSweep.call``: urllib3 must not retry on its own as well
+        # (by default it repeats 429/503 replies that carry Retry-After, and failed connections).
+        configuration.retries = Retry(total=0, respect_retry_after_header=False)
         return k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=self.kubeconfig, context=target.context, persist_config=False
+            config_file=self.kubeconfig,
+            context=target.context,
+            persist_config=False,
+            client_configuration=configuration,
         )
 
     def sweep(self) -> Iterator[Event]:

@@ -22,7 +22,9 @@ __all__ = ["HostRef", "host_references", "is_secret_name", "split_host_port"]
 HostRef = tuple[str, str]
 """(host or host:port, where it was named)."""
 
-_SECRET_NAME = re.compile(r"PASS(WORD|WD|PHRASE)?|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|CERT|AUTH|SALT|SIGNATURE", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"PASS(WORD|WD|PHRASE)?|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|CERT|AUTH|SALT|SIGNATURE", re.IGNORECASE
+)
 _HOST_NAME = re.compile(r"(HOST|ADDR|ADDRESS|ENDPOINT|SERVER|SERVICE|URL|URI|DSN)S?$", re.IGNORECASE)
 # user:password@ (or user@) in front of a host, in URLs and bare DSNs
 # key=value or key: value pairs inside a value (DSNs, YAML, query strings) whose key is a secret's
@@ -30,8 +32,12 @@ _PAIR = re.compile(r"[\"']?([A-Za-z_][\w.-]*)[\"']?\s*[=:]\s*(\"[^\"]*\"|'[^']*'
 _USERINFO = re.compile(r"(?<![\w.-])[^\s/@'\"=;,]+@(?=[\w\[])")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://([^/\s?#'\",;]+)", re.IGNORECASE)
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOTTED = re.compile(rf"(?<![\w.@/-])((?:{_LABEL}\.)+[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?)(?::(\d{{2,5}}))?(?![\w-]|\.\w)", re.IGNORECASE)
-_IPV4 = re.compile(r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(\d{2,5}))?(?![\w.])")
+_DOTTED = re.compile(
+    rf"(?<![\w.@/-])((?:{_LABEL}\.)+[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?)(?::(\d{{2,5}}))?(?![\w-]|\.\w)", re.IGNORECASE
+)
+_IPV4 = re.compile(
+    r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(\d{2,5}))?(?![\w.])"
+)
 _WHOLE = re.compile(rf"^\s*({_LABEL})(?::(\d{{2,5}}))?\s*$", re.IGNORECASE)
 # dotted words that are file names, Java packages or settings, not hosts
 _NOT_TLDS = frozenset(

@@ -36,7 +36,8 @@ def write_kubeconfig(path: Path, clusters: dict[str, str], contexts: dict[str, s
         "clusters": [{"name": name, "cluster": {"server": server}} for name, server in clusters.items()],
         "users": [{"name": "cmdb-reader", "user": {"token": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImNtZGIifQ.cmdb-reader"}}],
         "contexts": [
-            {"name": context, "context": {"cluster": cluster, "user": "cmdb-reader"}} for context, cluster in contexts.items()
+            {"name": context, "context": {"cluster": cluster, "user": "cmdb-reader"}}
+            for context, cluster in contexts.items()
         ],
         "current-context": next(iter(contexts)),
     }

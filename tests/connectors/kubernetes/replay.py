@@ -84,6 +84,7 @@ class Fault:
 
     status: int = 0
     page: int = 0
+    times: int = 0  # with status: only the first N requests it applies to (0: all)
     expire: int = 0
     malformed_page: int = -1
     body: bytes = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48219001"},"items":{"metadata":'
@@ -157,7 +158,7 @@ class KubeReplay:
         return [query for p, lp, query in self.requests if p == prefix and lp == path]
 
     # --- serving ------------------------------------------------------------
-    def answer(self, raw_path: str) -> tuple[int, bytes]:
+    def answer(self, raw_path: str) -> tuple[int, bytes, dict[str, str]]:
         parts = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         prefix, _, rest = parts.path.lstrip("/").partition("/")
@@ -166,15 +167,17 @@ class KubeReplay:
             self.requests.append((prefix, path, query))
         cluster = self.clusters.get(prefix)
         if cluster is None:
-            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+            return 404, _status(404, "NotFound", "the server could not find the requested resource"), {}
         if path == "/version":
-            return 200, json.dumps(cluster.estate["version"]).encode()
+            return 200, json.dumps(cluster.estate["version"]).encode(), {}
         name = LISTINGS.get(path)
         if name is None or name not in cluster.estate:
-            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+            return 404, _status(404, "NotFound", "the server could not find the requested resource"), {}
         return self.page(prefix, path, name, cluster, query)
 
-    def page(self, prefix: str, path: str, name: str, cluster: _Cluster, query: dict[str, str]) -> tuple[int, bytes]:
+    def page(
+        self, prefix: str, path: str, name: str, cluster: _Cluster, query: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
         items: list[Any] = cluster.estate[name]["items"]
         generation = cluster.generation.setdefault(path, 1)
         offset, page_number = 0, 0
@@ -185,20 +188,26 @@ class KubeReplay:
                 state = json.loads(base64.urlsafe_b64decode(token.encode()))
                 offset, page_number, token_generation = int(state["start"]), int(state["page"]), int(state["gen"])
             except (ValueError, KeyError, TypeError):
-                return 400, _status(400, "BadRequest", "continue key is not valid: illegal base64 data")
+                return 400, _status(400, "BadRequest", "continue key is not valid: illegal base64 data"), {}
             if fault is not None and fault.expire > 0:
                 fault.expire -= 1
                 cluster.generation[path] = generation + 1  # the snapshot moved on; this token is now too old
             if token_generation != cluster.generation[path]:
-                return 410, _status(
+                return (
                     410,
-                    "Expired",
-                    "The provided continue parameter is too old to display a consistent list result. "
-                    "You can start a new list without the continue parameter, or use the continue token "
-                    "in this response to retrieve the remainder of the results.",
+                    _status(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter, or use the continue token "
+                        "in this response to retrieve the remainder of the results.",
+                    ),
+                    {},
                 )
             generation = cluster.generation[path]
-        if fault is not None and fault.status and page_number >= fault.page:
+        if fault is not None and fault.status and page_number >= fault.page and fault.times >= 0:
+            if fault.times:
+                fault.times = -1 if fault.times == 1 else fault.times - 1
             resource = name
             reason = {401: "Unauthorized", 403: "Forbidden", 429: "TooManyRequests", 500: "InternalError"}.get(
                 fault.status, "InternalError"
@@ -209,20 +218,30 @@ class KubeReplay:
                 if fault.status == 403
                 else f"{reason} while listing {resource}"
             )
-            return fault.status, _status(fault.status, reason, message, resource)
+            return (
+                fault.status,
+                _status(fault.status, reason, message, resource),
+                ({"Retry-After": "0"} if fault.status in (429, 503) else {}),
+            )
         if fault is not None and fault.malformed_page == page_number:
-            return 200, fault.body
+            return 200, fault.body, {}
         limit = int(query.get("limit", "0") or 0)
         end = len(items) if limit <= 0 else min(len(items), offset + limit)
         api_version, kind = _LIST_KINDS[name]
         resource_version = str(48219000 + 17 * generation + len(items))
         metadata: dict[str, Any] = {"resourceVersion": resource_version}
         if end < len(items):
-            state = {"v": "meta.k8s.io/v1", "rv": int(resource_version), "start": end, "page": page_number + 1, "gen": generation}
+            state = {
+                "v": "meta.k8s.io/v1",
+                "rv": int(resource_version),
+                "start": end,
+                "page": page_number + 1,
+                "gen": generation,
+            }
             metadata["continue"] = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
             metadata["remainingItemCount"] = len(items) - end
         body = {"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": items[offset:end]}
-        return 200, json.dumps(body).encode()
+        return 200, json.dumps(body).encode(), {}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         replay = self
@@ -235,8 +254,10 @@ class KubeReplay:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self) -> None:
-                status, body = replay.answer(self.path)
+                status, body, headers = replay.answer(self.path)
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -34,7 +34,11 @@ from .replay import KubeReplay, load_estate
 
 REGION = "eu-west-1"
 # what the recorded estate names, replaced by what moto hands out
-RECORDED_INSTANCES = {"eu-west-1a": "i-0a1b2c3d4e5f60718", "eu-west-1b": "i-0b2c3d4e5f6071829", "eu-west-1c": "i-0c3d4e5f607182930"}
+RECORDED_INSTANCES = {
+    "eu-west-1a": "i-0a1b2c3d4e5f60718",
+    "eu-west-1b": "i-0b2c3d4e5f6071829",
+    "eu-west-1c": "i-0c3d4e5f607182930",
+}
 RECORDED_RDS = "payments-db.c9akciq32xyz.eu-west-1.rds.amazonaws.com"
 NODES = {"eu-west-1a": "ip-10-0-1-23", "eu-west-1b": "ip-10-0-2-57", "eu-west-1c": "ip-10-0-3-91"}
 HAS_AWS_CONNECTOR = importlib.util.find_spec("cmdb.connectors.aws") is not None
@@ -104,7 +108,12 @@ def build_aws() -> AwsEstate:
     role = session.client("iam").create_role(
         RoleName="eks-cluster",
         AssumeRolePolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
         ),
     )["Role"]["Arn"]
     cluster = session.client("eks").create_cluster(
@@ -193,13 +202,17 @@ def test_business_service_to_ec2_instance_and_rds_across_sources(
     assert path[3].to_id == f"{cluster}/node/ip-10-0-1-23.eu-west-1.compute.internal"
     to_vm = path[-1]
     assert to_vm.inferred and to_vm.source == "inference" and 0.9 <= to_vm.confidence <= 1.0
-    assert [(e.field, e.value) for e in to_vm.evidence] == [("spec.providerID", f"aws:///eu-west-1a/{aws.instances['eu-west-1a']}")]
+    assert [(e.field, e.value) for e in to_vm.evidence] == [
+        ("spec.providerID", f"aws:///eu-west-1a/{aws.instances['eu-west-1a']}")
+    ]
     nodes = {
         rel.from_id: rel.to_id
         for rel in store.relationships(list(aws.instance_arns.values()), "in", types=["RUNS_ON"])
         if rel.inferred
     }
-    assert nodes == {f"{cluster}/node/{NODES[z]}.eu-west-1.compute.internal": arn for z, arn in aws.instance_arns.items()}
+    assert nodes == {
+        f"{cluster}/node/{NODES[z]}.eu-west-1.compute.internal": arn for z, arn in aws.instance_arns.items()
+    }
 
     # deployment -> RDS, from the endpoint its env and ConfigMap name
     to_db = {r.to_id: r for r in store.relationships([deployment], "out") if r.inferred}

@@ -56,7 +56,9 @@ def test_a_cluster_lands_as_cis_with_kubernetes_ids(engine: SyncEngine, store: S
         "k8s.daemonset": 2, "k8s.service": 6, "k8s.ingress": 2,
     }  # fmt: skip
     assert f"{C}/namespace/payments" in ids(store, "k8s.namespace")
-    node = store.get_cis([f"{C}/node/ip-10-0-1-23.eu-west-1.compute.internal"])[f"{C}/node/ip-10-0-1-23.eu-west-1.compute.internal"]
+    node = store.get_cis([f"{C}/node/ip-10-0-1-23.eu-west-1.compute.internal"])[
+        f"{C}/node/ip-10-0-1-23.eu-west-1.compute.internal"
+    ]
     assert node.scope == f"k8s:{C}" and node.provider == "kubernetes" and node.region == "eu-west-1"
     assert node.attributes["provider_id"] == "aws:///eu-west-1a/i-0a1b2c3d4e5f60718"
     assert node.attributes["ready"] is True and node.attributes["instance_type"] == "m6i.large"
@@ -65,8 +67,15 @@ def test_a_cluster_lands_as_cis_with_kubernetes_ids(engine: SyncEngine, store: S
     assert cluster.attributes["server"] == replay_url(kubeconfig)
     service = store.get_cis([f"{C}/shop/service/shop-web"])[f"{C}/shop/service/shop-web"]
     assert service.attributes["service_type"] == "LoadBalancer"
-    assert service.attributes["load_balancer_ingress"] == ["a3f9c1e27b5d411e9a2c0e8d7f6b5a43-1187349921.eu-west-1.elb.amazonaws.com"]
-    assert store.get_cis([f"{C}/payments/service/payments-db"])[f"{C}/payments/service/payments-db"].attributes["external_name"] == RDS
+    assert service.attributes["load_balancer_ingress"] == [
+        "a3f9c1e27b5d411e9a2c0e8d7f6b5a43-1187349921.eu-west-1.elb.amazonaws.com"
+    ]
+    assert (
+        store.get_cis([f"{C}/payments/service/payments-db"])[f"{C}/payments/service/payments-db"].attributes[
+            "external_name"
+        ]
+        == RDS
+    )
 
 
 def replay_url(kubeconfig: Path) -> str:
@@ -102,11 +111,16 @@ def test_links_point_from_the_dependent_with_evidence(engine: SyncEngine, store:
     assert len(pv) == 1 and next(iter(pv)).startswith(f"{C}/persistentvolume/pvc-")
     # Service -> the pods its selector picks (any-of); Ingress -> Service
     routes = out(store, f"{ns}/service/payments-api", "ROUTES_TO")
-    assert set(routes) == set(pods) and routes[pod].evidence == (Evidence("spec.selector", "app.kubernetes.io/name=payments-api"),)
+    assert set(routes) == set(pods) and routes[pod].evidence == (
+        Evidence("spec.selector", "app.kubernetes.io/name=payments-api"),
+    )
     assert out(store, f"{ns}/ingress/payments", "ROUTES_TO")[f"{ns}/service/payments-api"].evidence == (
         Evidence("spec.defaultBackend.service.name", "payments-api"),
     )
-    assert set(out(store, f"{C}/shop/statefulset/redis", "COMPOSED_OF")) == {f"{C}/shop/pod/redis-0", f"{C}/shop/pod/redis-1"}
+    assert set(out(store, f"{C}/shop/statefulset/redis", "COMPOSED_OF")) == {
+        f"{C}/shop/pod/redis-0",
+        f"{C}/shop/pod/redis-1",
+    }
     assert len(out(store, f"{C}/kube-system/daemonset/aws-node", "COMPOSED_OF")) == 3
     assert f"{C}/shop/persistentvolumeclaim/data-redis-0" in out(store, f"{C}/shop/pod/redis-0", "DEPENDS_ON")
     # a headless Service routes to its StatefulSet's pods; a selector-less one to nothing
@@ -126,14 +140,22 @@ def test_configuration_is_kept_as_names_and_endpoint_hosts_only(
     assert deployment.attributes["referenced_hosts"] == [
         "ledger.payments.svc.cluster.local:8080", RDS, f"{RDS}:5432",
     ]  # fmt: skip
-    assert deployment.attributes["host_sources"][f"{RDS}:5432"] == "spec.template.spec.containers[api].env[DATABASE_URL]"
+    assert (
+        deployment.attributes["host_sources"][f"{RDS}:5432"] == "spec.template.spec.containers[api].env[DATABASE_URL]"
+    )
     configmap = store.get_cis([f"{C}/shop/configmap/shop-config"])[f"{C}/shop/configmap/shop-config"]
     assert configmap.attributes["keys"] == ["CATALOG_PAGE_SIZE", "application.yaml"]
     assert configmap.attributes["referenced_hosts"] == [
         "redis-0.redis.shop.svc.cluster.local", "shop-cache.x7kq2n.ng.0001.euw1.cache.amazonaws.com:6379",
     ]  # fmt: skip
     payments = store.get_cis([f"{C}/payments/configmap/payments-config"])[f"{C}/payments/configmap/payments-config"]
-    assert payments.attributes["keys"] == ["DATABASE_HOST", "DATABASE_PORT", "FEATURE_FLAGS", "LOG_LEVEL", "STRIPE_API_KEY"]
+    assert payments.attributes["keys"] == [
+        "DATABASE_HOST",
+        "DATABASE_PORT",
+        "FEATURE_FLAGS",
+        "LOG_LEVEL",
+        "STRIPE_API_KEY",
+    ]
     # Secrets are never listed, and no planted secret value reaches the database file (WAL included)
     assert not [path for _, path, _ in replay.requests if "secret" in path]
     store.close()
@@ -190,6 +212,23 @@ def test_forbidden_listing_makes_the_sweep_incomplete_and_retires_nothing(
         f"{C}/{gone_pod['namespace']}/pod/{gone_pod['name']}",
         f"{C}/{gone_cm['namespace']}/configmap/{gone_cm['name']}",
     }
+
+
+def test_throttling_and_server_errors_are_retried(
+    engine: SyncEngine, store: SqliteStore, kubeconfig: Path, replay: KubeReplay
+) -> None:
+    replay.fault(C, "/api/v1/pods", Fault(status=429, page=1, times=2))
+    replay.fault(C, "/api/v1/nodes", Fault(status=503, times=1))
+    report = engine.run(KubernetesConnector(kubeconfig, page_size=4, retry_wait=0))
+    assert (report.run.status, report.problems) == ("complete", [])
+    assert len(ids(store, "k8s.pod")) == 15 and len(ids(store, "k8s.node")) == 3
+    assert len(replay.listing_requests(C, "/api/v1/pods")) == 4 + 2
+    # past the retries the listing fails like any other
+    replay.fault(C, "/api/v1/services", Fault(status=503))
+    report = engine.run(KubernetesConnector(kubeconfig, page_size=4, retries=2, retry_wait=0))
+    assert report.run.scopes == {f"k8s:{C}": False}
+    assert any("/api/v1/services page 1" in str(p) and "HTTP 503" in str(p) for p in report.problems)
+    assert len(replay.listing_requests(C, "/api/v1/services")) == 2 + 3  # two pages, then one call and two retries
 
 
 def test_a_malformed_page_is_reported_and_keeps_the_sweep_incomplete(
