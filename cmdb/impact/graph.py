@@ -26,7 +26,7 @@ import networkx as nx
 
 from cmdb.errors import ValidationError
 from cmdb.model import CI, COMMON_FIELDS, ChangeRecord, Relationship
-from cmdb.store.base import ChangeFilter, Hit, Store
+from cmdb.store.base import ChangeFilter, CIFilter, Hit, Store
 from cmdb.vocabulary import vocabulary
 
 __all__ = [
@@ -141,8 +141,8 @@ class GraphView(Protocol):
 
     def known_ids(self, ids: Sequence[str]) -> set[str]: ...
 
-    def ids_of_type(self, type_name: str) -> frozenset[str]:
-        """Every CI id of one type (business services are few: this is cached)."""
+    def of_type(self, ids: Sequence[str], type_name: str) -> set[str]:
+        """The CIs among ``ids`` of type ``type_name`` (only those are loaded)."""
         ...
 
     def changes(self, ci_ids: Sequence[str], since: datetime | None, until: datetime | None) -> list[ChangeRecord]:
@@ -168,9 +168,6 @@ class _ViewBase:
     #: CIs per ``edges`` call in a generic walk
     batch = 1000
 
-    def __init__(self) -> None:
-        self._type_cache: dict[str, frozenset[str]] = {}
-
     def edges(self, ids: Sequence[str], direction: Way, types: Sequence[str] | None = None) -> list[Relationship]:
         raise NotImplementedError
 
@@ -185,7 +182,6 @@ class StoreView(_ViewBase):
     """A view over the store protocol: one batched store call per BFS level."""
 
     def __init__(self, store: Store) -> None:
-        super().__init__()
         self.store = store
 
     def edges(self, ids: Sequence[str], direction: Way, types: Sequence[str] | None = None) -> list[Relationship]:
@@ -207,20 +203,13 @@ class StoreView(_ViewBase):
     def known_ids(self, ids: Sequence[str]) -> set[str]:
         return self.store.known_ids(ids) if ids else set()
 
-    def ids_of_type(self, type_name: str) -> frozenset[str]:
-        if type_name not in self._type_cache:
-            from cmdb.store.base import CIFilter
-
-            found: set[str] = set()
-            after: str | None = None
-            while True:
-                page = self.store.list_cis(CIFilter(types=(type_name,)), 10_000, after)
-                found.update(ci.id for ci in page.items)
-                if not page.has_next:
-                    break
-                after = page.end_cursor
-            self._type_cache[type_name] = frozenset(found)
-        return self._type_cache[type_name]
+    def of_type(self, ids: Sequence[str], type_name: str) -> set[str]:
+        found: set[str] = set()
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), 900):
+            chunk = tuple(unique[start : start + 900])
+            found.update(ci.id for ci in self.store.list_cis(CIFilter(ids=chunk, types=(type_name,)), len(chunk)).items)
+        return found
 
     def changes(self, ci_ids: Sequence[str], since: datetime | None, until: datetime | None) -> list[ChangeRecord]:
         found: list[ChangeRecord] = []
@@ -267,13 +256,9 @@ class AsOfView(StoreView):
     def known_ids(self, ids: Sequence[str]) -> set[str]:
         return set(self.get_cis(ids))
 
-    def ids_of_type(self, type_name: str) -> frozenset[str]:
-        if type_name not in self._type_cache:
-            current = super().ids_of_type(type_name)
-            self._type_cache[type_name] = frozenset(
-                ci.id for ci in self.get_cis(sorted(current)).values() if ci.type == type_name
-            )
-        return self._type_cache[type_name]
+    def of_type(self, ids: Sequence[str], type_name: str) -> set[str]:
+        current = super().of_type(ids, type_name)  # a CI's type does not change; did it exist then?
+        return {ci.id for ci in self.get_cis(sorted(current)).values() if ci.type == type_name}
 
     def changes(self, ci_ids: Sequence[str], since: datetime | None, until: datetime | None) -> list[ChangeRecord]:
         until = min(until, self.at) if until is not None else self.at
@@ -307,7 +292,6 @@ class NetworkxView(_ViewBase):
     """
 
     def __init__(self, graph: nx.MultiDiGraph) -> None:
-        super().__init__()
         if not isinstance(graph, nx.MultiDiGraph):
             raise ValidationError("the impact functions take a networkx.MultiDiGraph (see cmdb.export.to_networkx)")
         self.graph = graph
@@ -355,12 +339,9 @@ class NetworkxView(_ViewBase):
     def known_ids(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self.graph}
 
-    def ids_of_type(self, type_name: str) -> frozenset[str]:
-        if type_name not in self._type_cache:
-            self._type_cache[type_name] = frozenset(
-                str(n) for n, data in self.graph.nodes(data=True) if _ci_from_node(n, data).type == type_name
-            )
-        return self._type_cache[type_name]
+    def of_type(self, ids: Sequence[str], type_name: str) -> set[str]:
+        graph = self.graph
+        return {i for i in set(ids) if i in graph and _ci_from_node(i, graph.nodes[i]).type == type_name}
 
     def changes(self, ci_ids: Sequence[str], since: datetime | None, until: datetime | None) -> list[ChangeRecord]:
         wanted = set(ci_ids)

@@ -196,8 +196,8 @@ def _walk(
         vocabulary().relationship_type(name)
     hits, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
     hits.sort(key=lambda h: (h.depth, h.ci_id))
-    service_ids = view.ids_of_type(BUSINESS_SERVICE)
     hit_ids = [h.ci_id for h in hits]
+    service_ids = view.of_type(hit_ids, BUSINESS_SERVICE)
     wanted = hit_ids if details else [i for i in hit_ids if i in service_ids]
     cis = view.get_cis(wanted)
     impact = None

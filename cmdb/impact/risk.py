@@ -221,8 +221,7 @@ def change_risk(
     if missing:
         raise NotFound(f"no CI with id {missing[0]!r}")
     impact = failure_impact(view, ids, max_depth=max_depth, limit=limit)
-    service_ids = view.ids_of_type(BUSINESS_SERVICE)
-    reached_services = sorted(i for i in impact.affected if i in service_ids and i not in ids)
+    reached_services = sorted(view.of_type([i for i in impact.affected if i not in ids], BUSINESS_SERVICE))
     service_cis = view.get_cis(reached_services)
     services: list[ServiceAtRisk] = []
     for sid in reached_services:

@@ -89,9 +89,8 @@ def what_if(
     impact = failure_impact(
         view, remove, degraded=degrade, removed_relationships=remove_relationships, max_depth=max_depth, limit=limit
     )
-    service_ids = view.ids_of_type(BUSINESS_SERVICE)
     wanted = set(services) if services is not None else None
-    hit = sorted(i for i in impact.affected if i in service_ids and (wanted is None or i in wanted))
+    hit = sorted(view.of_type([i for i in impact.affected if wanted is None or i in wanted], BUSINESS_SERVICE))
     cis = view.get_cis(hit)
     down: list[ServiceLoss] = []
     degraded: list[ServiceLoss] = []

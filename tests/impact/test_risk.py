@@ -142,3 +142,16 @@ def test_time_moves_the_recent_window(estate: SyncEngine, store: SqliteStore, cl
     now = clock.now
     assert change_risk(store, "db", at=now + timedelta(minutes=1)).factor("recent_changes").value > 0
     assert change_risk(store, "db", at=now + timedelta(days=8)).factor("recent_changes").value == 0
+
+
+def test_open_compliance_findings_raise_the_risk(estate: SyncEngine, store: SqliteStore, clock: Clock) -> None:
+    from cmdb.compliance import evaluate
+
+    before = change_risk(store, "tmp", "modify", at=clock.now)
+    assert before.factor("compliance").evidence == ("no open compliance findings",)
+    evaluate(store, rule_ids=["governance.missing-owner"], at=clock.now)  # tmp has no owner
+    after = change_risk(store, "tmp", "modify", at=clock.now)
+    compliance = after.factor("compliance")
+    assert compliance.value == pytest.approx(0.125)  # one low finding: 0.25 of 2.0
+    assert compliance.evidence == ("tmp: Resource has no owner [low]",)
+    assert (before.score, after.score) == (14, 15)  # missing owner 10 + modify 4, then + 1.2
