@@ -17,6 +17,7 @@ sweep ends incomplete (its CI would otherwise look gone).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -112,15 +113,20 @@ class AzureConnector:
 
         return ResourceGraphClient(self.credential, **self.options)
 
-    def _listings(self, subscription: str) -> list[tuple[str, str, Callable[[], Iterable[Any]]]]:
-        """(listing name, the call as a Problem names it, a pager factory) in sweep order."""
+    def _clients(self, subscription: str) -> tuple[Any, Any, Any]:
         from azure.mgmt.compute import ComputeManagementClient
         from azure.mgmt.network import NetworkManagementClient
         from azure.mgmt.resource.resources import ResourceManagementClient
 
-        resources = ResourceManagementClient(self.credential, subscription, **self.options)
-        network = NetworkManagementClient(self.credential, subscription, **self.options)
-        compute = ComputeManagementClient(self.credential, subscription, **self.options)
+        return (
+            ResourceManagementClient(self.credential, subscription, **self.options),
+            NetworkManagementClient(self.credential, subscription, **self.options),
+            ComputeManagementClient(self.credential, subscription, **self.options),
+        )
+
+    @staticmethod
+    def _listings(resources: Any, network: Any, compute: Any) -> list[tuple[str, str, Callable[[], Iterable[Any]]]]:
+        """(listing name, the call as a Problem names it, a pager factory) in sweep order."""
         return [
             ("resource_groups", "resource_groups.list", resources.resource_groups.list),
             ("virtual_networks", "virtual_networks.list_all", network.virtual_networks.list_all),
@@ -130,6 +136,7 @@ class AzureConnector:
             ("load_balancers", "load_balancers.list_all", network.load_balancers.list_all),
             ("application_gateways", "application_gateways.list_all", network.application_gateways.list_all),
             ("virtual_machines", "virtual_machines.list_all", compute.virtual_machines.list_all),
+            ("virtual_machine_scale_sets", "virtual_machine_scale_sets.list_all", compute.virtual_machine_scale_sets.list_all),
             ("disks", "disks.list", compute.disks.list),
         ]
 
@@ -160,24 +167,56 @@ class AzureConnector:
         counts: dict[str, int] = {}
         started = time.monotonic()
         try:
-            listings = self._listings(subscription)
+            clients = self._clients(subscription)
         except (AzureError, ValueError) as exc:
             yield Problem(f"azure subscription {subscription}", f"cannot create the clients: {exc}")
             yield ScopeDone(scope, False, "the clients could not be created")
             return
-        for name, call, pager in listings:
-            where = f"{call} subscription {subscription}"
-            page_number = 1
-            try:
-                pages = pager().by_page()  # type: ignore[attr-defined]
-                for page in pages:
-                    items = [_wire(item) for item in page]
-                    if any(not isinstance(item, Mapping) for item in items):
-                        raise _MalformedPage("the page's 'value' is not a list of resources")
-                    yield from self._batch(scope, f"{where} page {page_number}", TRANSFORMS[name], items, ctx, incomplete, counts)
-                    page_number += 1
-            except (AzureError, _MalformedPage) as exc:
-                yield self._failed(f"{where} page {page_number}", exc, incomplete)
+        try:
+            for name, call, pager in self._listings(*clients):
+                where = f"{call} subscription {subscription}"
+                yield from self._listing(scope, where, pager, TRANSFORMS[name], ctx, incomplete, counts)
+            compute = clients[2]
+            for _, group, scale_set, _ in list(ctx.scale_sets):
+                where = f"virtual_machine_scale_set_vms.list {group}/{scale_set} subscription {subscription}"
+                pager = functools.partial(compute.virtual_machine_scale_set_vms.list, group, scale_set)
+                yield from self._listing(scope, where, pager, TRANSFORMS["virtual_machine_scale_set_vms"], ctx, incomplete, counts)
+        finally:
+            for client in clients:
+                client.close()
+        yield from self._graph_sweep(scope, subscription, ctx, incomplete, counts)
+        links = ctx.aks_links()
+        if links:
+            yield Batch(scope, [], links)
+        log.info(
+            "azure %s swept in %.1fs: %s", subscription, time.monotonic() - started,
+            ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "nothing",
+        )
+        yield ScopeDone(scope, not incomplete, "; ".join(incomplete[:3]))
+
+    def _listing(
+        self, scope: str, where: str, pager: Callable[[], Iterable[Any]], kind: Transform,
+        ctx: Context, incomplete: list[str], counts: dict[str, int],
+    ) -> Iterator[Event]:
+        """One ARM listing, page by page; a failed page ends it and makes the sweep incomplete."""
+        from azure.core.exceptions import AzureError
+
+        page_number = 1
+        try:
+            for page in pager().by_page():  # type: ignore[attr-defined]
+                items = [_wire(item) for item in page]
+                if any(not isinstance(item, Mapping) for item in items):
+                    raise _MalformedPage("the page's 'value' is not a list of resources")
+                yield from self._batch(scope, f"{where} page {page_number}", kind, items, ctx, incomplete, counts)
+                page_number += 1
+        except (AzureError, _MalformedPage) as exc:
+            yield self._failed(f"{where} page {page_number}", exc, incomplete)
+
+    def _graph_sweep(
+        self, scope: str, subscription: str, ctx: Context, incomplete: list[str], counts: dict[str, int]
+    ) -> Iterator[Event]:
+        from azure.core.exceptions import AzureError
+
         where = f"resourcegraph.resources subscription {subscription}"
         page_number = 1
         try:
@@ -194,11 +233,6 @@ class AzureConnector:
                 page_number += 1
         except (AzureError, _MalformedPage) as exc:
             yield self._failed(f"{where} page {page_number}", exc, incomplete)
-        log.info(
-            "azure %s swept in %.1fs: %s", subscription, time.monotonic() - started,
-            ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "nothing",
-        )
-        yield ScopeDone(scope, not incomplete, "; ".join(incomplete[:3]))
 
     @staticmethod
     def _failed(where: str, exc: BaseException, incomplete: list[str]) -> Problem:
@@ -229,9 +263,13 @@ class AzureConnector:
 
     def _graph_pages(self, query: str, subscriptions: list[str] | None) -> Iterator[list[Any]]:
         """Resource Graph pages of rows (objectArray), following ``$skipToken``."""
+        with self._graph() as client:
+            yield from self._graph_loop(client, query, subscriptions)
+
+    @staticmethod
+    def _graph_loop(client: Any, query: str, subscriptions: list[str] | None) -> Iterator[list[Any]]:
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
-        client = self._graph()
         skip_token: str | None = None
         while True:
             options = QueryRequestOptions(result_format="objectArray", top=GRAPH_PAGE, skip_token=skip_token)

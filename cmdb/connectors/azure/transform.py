@@ -28,10 +28,19 @@ def arm_id(value: Any) -> str:
 
 
 def nic_of(ip_configuration_id: str) -> str:
-    """.../networkInterfaces/nic-1/ipConfigurations/ipconfig1 -> .../networkInterfaces/nic-1."""
+    """What a backend IP configuration belongs to: a NIC, or a scale set instance.
+
+    .../networkInterfaces/nic-1/ipConfigurations/ipconfig1 -> .../networkInterfaces/nic-1;
+    .../virtualMachineScaleSets/ss/virtualMachines/3/networkInterfaces/n/ipConfigurations/c
+    -> .../virtualMachineScaleSets/ss/virtualMachines/3.
+    """
     text = arm_id(ip_configuration_id)
     marker = "/ipconfigurations/"
-    if "/microsoft.network/networkinterfaces/" in text and marker in text:
+    if marker not in text:
+        return ""
+    if "/microsoft.compute/virtualmachinescalesets/" in text and "/virtualmachines/" in text:
+        return text.split("/networkinterfaces/", 1)[0]
+    if "/microsoft.network/networkinterfaces/" in text:
         return text.split(marker, 1)[0]
     return ""
 
@@ -84,6 +93,18 @@ class Context:
 
     subscription: str
     public_ips: dict[str, str] = field(default_factory=dict)  # public IP id -> address
+    scale_sets: list[tuple[str, str, str, str]] = field(default_factory=list)  # (id, group, name, AKS pool tag)
+    aks_pools: list[tuple[str, str, int, str]] = field(default_factory=list)  # (cluster id, node group, index, pool)
+
+    def aks_links(self) -> list[Relationship]:
+        """AKS cluster -> the scale sets of its agent pools (in its node resource group)."""
+        links: list[Relationship] = []
+        for cluster, node_group, index, pool in self.aks_pools:
+            for vmss, group, _, pool_tag in self.scale_sets:
+                if group.lower() == node_group.lower() and pool_tag == pool:
+                    evidence = Evidence(f"properties.agentPoolProfiles[{index}].name", vmss)
+                    links.append(Relationship(cluster, "COMPOSED_OF", vmss, evidence=(evidence,)))
+        return links
 
 
 @dataclass(slots=True)
@@ -327,6 +348,63 @@ def _vm(r: Mapping[str, Any], ctx: Context, out: Result) -> None:
     out.cis.append(vm)
 
 
+def _network_profile(owner: str, profile: JSON, base: str, out: Result) -> None:
+    """A scale set's NIC configurations: subnets, NSGs, backend pools."""
+    key = "networkInterfaceConfigurations"
+    for i, config in enumerate(_list(profile.get(key), f"{base}.{key}")):
+        cpath = f"{base}.{key}[{i}].properties"
+        cp = _obj(_obj(config, f"{base}.{key}[{i}]").get("properties"), cpath)
+        out.link(owner, "SECURED_BY", _ref(cp.get("networkSecurityGroup"), f"{cpath}.networkSecurityGroup"),
+                 f"{cpath}.networkSecurityGroup.id")
+        for j, ip_config in enumerate(_list(cp.get("ipConfigurations"), f"{cpath}.ipConfigurations")):
+            ipath = f"{cpath}.ipConfigurations[{j}].properties"
+            ip = _obj(_obj(ip_config, ipath).get("properties"), ipath)
+            out.link(owner, "CONTAINED_IN", _ref(ip.get("subnet"), f"{ipath}.subnet"), f"{ipath}.subnet.id")
+            for pool_key in ("loadBalancerBackendAddressPools", "applicationGatewayBackendAddressPools"):
+                for k, pool in enumerate(_list(ip.get(pool_key), f"{ipath}.{pool_key}")):
+                    out.link(owner, "MEMBER_OF", _ref(pool, f"{ipath}.{pool_key}[{k}]"), f"{ipath}.{pool_key}[{k}].id")
+
+
+def _scale_set(r: Mapping[str, Any], ctx: Context, out: Result) -> None:
+    props = _props(r)
+    sku = _obj(r.get("sku"), "sku")
+    ci = _ci(r, "azure.compute.vmss", ctx, vm_size=_str(sku.get("name")), capacity=_int(sku.get("capacity")),
+             orchestration_mode=_str(props.get("orchestrationMode")), unique_id=_str(props.get("uniqueId")),
+             zones=[_str(z) for z in _list(r.get("zones"), "zones")])
+    base = "properties.virtualMachineProfile.networkProfile"
+    profile = _obj(_obj(props.get("virtualMachineProfile"), "properties.virtualMachineProfile").get("networkProfile"), base)
+    _network_profile(ci.id, profile, base, out)
+    ctx.scale_sets.append((ci.id, _resource_group(_str(r.get("id"))), ci.name, ci.tags.get("aks-managed-poolName", "")))
+    out.cis.append(ci)
+
+
+def _scale_set_vm(r: Mapping[str, Any], ctx: Context, out: Result) -> None:
+    props = _props(r)
+    vm = _ci(r, "azure.compute.vmss_vm", ctx)
+    scale_set = vm.id.split("/virtualmachines/", 1)[0]
+    out.link(scale_set, "COMPOSED_OF", vm.id, "id")
+    storage = _obj(props.get("storageProfile"), "properties.storageProfile")
+    os_disk = _obj(storage.get("osDisk"), "properties.storageProfile.osDisk")
+    path = "properties.storageProfile.osDisk.managedDisk"
+    out.link(vm.id, "DEPENDS_ON", _ref(os_disk.get("managedDisk"), path), f"{path}.id")
+    for i, disk in enumerate(_list(storage.get("dataDisks"), "properties.storageProfile.dataDisks")):
+        path = f"properties.storageProfile.dataDisks[{i}].managedDisk"
+        out.link(vm.id, "DEPENDS_ON", _ref(_obj(disk, path).get("managedDisk"), path), f"{path}.id")
+    vm_id = _str(props.get("vmId"))
+    vm.attributes.update(
+        scale_set=scale_set,
+        instance_id=_str(r.get("instanceId")),
+        vm_size=_str(_obj(r.get("sku"), "sku").get("name")),
+        os_type=_str(os_disk.get("osType")),
+        vm_id=vm_id,
+        computer_name=_str(_obj(props.get("osProfile"), "properties.osProfile").get("computerName")),
+        provisioning_state=_str(props.get("provisioningState")),
+        latest_model_applied=bool(props.get("latestModelApplied", True)),
+    )
+    vm.aliases = tuple(a for a in (f"azure://{vm.id}", vm_id.lower()) if a)
+    out.cis.append(vm)
+
+
 def _disk(r: Mapping[str, Any], ctx: Context, out: Result) -> None:
     props = _props(r)
     encryption = _obj(props.get("encryption"), "properties.encryption")
@@ -404,6 +482,9 @@ def _aks(r: Mapping[str, Any], ctx: Context, out: Result) -> None:
         out.link(ci.id, "CONTAINED_IN", arm_id(pool.get("vnetSubnetID")), path)
         pools.append({"name": _str(pool.get("name")), "vm_size": _str(pool.get("vmSize")), "count": _int(pool.get("count")),
                       "mode": _str(pool.get("mode"))})
+    node_group = _str(props.get("nodeResourceGroup"))
+    for i, pool in enumerate(pools):
+        ctx.aks_pools.append((ci.id, node_group, i, str(pool["name"])))
     fqdn = _str(props.get("fqdn")).lower()
     private_fqdn = _str(props.get("privateFQDN")).lower()
     ci.attributes.update(
@@ -431,6 +512,8 @@ TRANSFORMS: dict[str, Transform] = {
     "load_balancers": _load_balancer,
     "application_gateways": _app_gateway,
     "virtual_machines": _vm,
+    "virtual_machine_scale_sets": _scale_set,
+    "virtual_machine_scale_set_vms": _scale_set_vm,
     "disks": _disk,
 }
 

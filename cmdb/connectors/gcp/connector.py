@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 BUCKET = "storage.googleapis.com/Bucket"
 PROJECT = "cloudresourcemanager.googleapis.com/Project"
 PAGE_SIZE = 500
+BATCH_SIZE = 2000
 _CAMEL = {"assetType": "asset_type", "iamPolicy": "iam_policy", "updateTime": "update_time"}
 
 
@@ -82,6 +83,7 @@ class _Sweep:
         self.failed = ""  # why the whole sweep is incomplete
         self.counts: dict[str, int] = {}
         self.skipped = 0
+        self.hold_buckets = False  # leave buckets untouched (their IAM policies could not be read)
 
     # --- reading ------------------------------------------------------------
     def project_of(self, asset: Mapping[str, Any]) -> str:
@@ -120,6 +122,9 @@ class _Sweep:
                 self.pending.append((where, asset))
                 continue
             yield from self.convert(where, asset, batches)
+            if sum(len(b.cis) for b in batches.values()) >= BATCH_SIZE:
+                yield from batches.values()
+                batches = {}
         yield from batches.values()
 
     def convert(self, where: str, asset: dict[str, Any], batches: dict[str, Batch]) -> Iterator[Event]:
@@ -150,6 +155,9 @@ class _Sweep:
     # --- the end ------------------------------------------------------------
     def finish(self) -> Iterator[Event]:
         batches: dict[str, Batch] = {}
+        if self.hold_buckets and self.buckets:
+            log.warning("gcp: %d buckets left as they were: their IAM policies could not be read", len(self.buckets))
+            self.buckets = []
         for where, asset in [*self.pending, *self.buckets]:
             yield from self.convert(where, asset, batches)
         self.pending, self.buckets = [], []
@@ -196,8 +204,9 @@ class GcpConnector:
         if BUCKET in self.asset_types:
             yield from self._pages(state, asset_v1.ContentType.IAM_POLICY, [BUCKET])
             state.iam_known = not state.failed
-        if not state.failed:
-            yield from self._pages(state, asset_v1.ContentType.RESOURCE, self.asset_types)
+            # without the policies a bucket's `public` is unknown: its CI is left as it was
+            state.hold_buckets = not state.iam_known
+        yield from self._pages(state, asset_v1.ContentType.RESOURCE, self.asset_types)
         yield from state.finish()
 
     def _pages(self, state: _Sweep, content_type: Any, asset_types: list[str]) -> Iterator[Event]:

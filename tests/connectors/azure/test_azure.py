@@ -38,6 +38,13 @@ LISTINGS = {
     "network_applicationGateways": "/providers/Microsoft.Network/applicationGateways",
     "compute_virtualMachines": "/providers/Microsoft.Compute/virtualMachines",
     "compute_disks": "/providers/Microsoft.Compute/disks",
+    "compute_virtualMachineScaleSets": "/providers/Microsoft.Compute/virtualMachineScaleSets",
+}
+NODE_GROUP = "MC_rg-shop-prod-weu_aks-shop-prod_westeurope"
+SCALE_SETS = f"/resourceGroups/{NODE_GROUP}/providers/Microsoft.Compute/virtualMachineScaleSets"
+SCALE_SET_VMS = {  # the instances of each scale set, listed per scale set
+    "compute_vmss_system_vms": f"{SCALE_SETS}/aks-system-38175624-vmss/virtualMachines",
+    "compute_vmss_apps_vms": f"{SCALE_SETS}/aks-apps-38175624-vmss/virtualMachines",
 }
 
 
@@ -49,7 +56,7 @@ def server() -> Iterator[ReplayServer]:
 
 def add_listing(server: ReplayServer, name: str, subscription: str = SUB) -> None:
     """Every recorded page of one ARM listing; page N+1 is what page N's nextLink asks for."""
-    path = f"/subscriptions/{subscription}{LISTINGS[name]}"
+    path = f"/subscriptions/{subscription}{LISTINGS.get(name) or SCALE_SET_VMS[name]}"
     skip: str | None = None
     number = 1
     while (DATA / f"{name}_page{number}.json").exists():
@@ -75,7 +82,7 @@ def replay(server: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> ReplayServe
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_path)
     monkeypatch.setenv("CMDB_AZURE_TOKEN", "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.test")
     monkeypatch.setenv("CMDB_AZURE_ENDPOINT", server.base_url)
-    for name in LISTINGS:
+    for name in (*LISTINGS, *SCALE_SET_VMS):
         add_listing(server, name)
     add_graph(server)
     return server
@@ -99,7 +106,7 @@ def test_sweep_lands_the_subscription_with_links_and_evidence(replay: ReplayServ
     assert report.run.scopes == {SCOPE: True}
     assert replay.unmatched == []
     assert all(r.headers["authorization"].startswith("Bearer eyJ0eXAi") for r in replay.requests)
-    for name, path in LISTINGS.items():  # every listing followed its nextLink
+    for name, path in (LISTINGS | SCALE_SET_VMS).items():  # every listing followed its nextLink
         assert sum(1 for r in replay.requests if r.path == f"/subscriptions/{SUB}{path}") == 2, name
     graph = [r.json() for r in replay.requests if r.path == GRAPH]
     assert len(graph) == 2 and graph[1]["options"]["$skipToken"] == load_json(DATA / "resourcegraph_resources_page1.json")["$skipToken"]
@@ -111,10 +118,10 @@ def test_sweep_lands_the_subscription_with_links_and_evidence(replay: ReplayServ
         assert ci.id == ci.id.lower() and ci.scope == SCOPE and ci.provider == "azure"
     assert by_type == {
         "azure.resource_group": 3, "azure.network.vnet": 2, "azure.network.subnet": 4, "azure.network.nsg": 2,
-        "azure.network.public_ip": 3, "azure.network.nic": 3, "azure.network.load_balancer": 2,
-        "azure.network.application_gateway": 1, "azure.network.backend_pool": 3, "azure.compute.vm": 3,
-        "azure.compute.disk": 4, "azure.storage.account": 2, "azure.sql.server": 1, "azure.sql.database": 1,
-        "azure.aks.cluster": 1,
+        "azure.network.public_ip": 4, "azure.network.nic": 3, "azure.network.load_balancer": 3,
+        "azure.network.application_gateway": 1, "azure.network.backend_pool": 4, "azure.compute.vm": 3,
+        "azure.compute.disk": 4, "azure.compute.vmss": 2, "azure.compute.vmss_vm": 4, "azure.storage.account": 2,
+        "azure.sql.server": 1, "azure.sql.database": 1, "azure.aks.cluster": 1,
     }
 
     # VM -> NIC -> subnet -> VNet; NIC -> NSG; VM -> disks (compute spells the group in upper case)
@@ -183,6 +190,25 @@ def test_sweep_lands_the_subscription_with_links_and_evidence(replay: ReplayServ
         Evidence("properties.agentPoolProfiles[0].vnetSubnetID", f"{NET}/virtualnetworks/vnet-shop-prod-weu/subnets/snet-aks"),
         Evidence("properties.agentPoolProfiles[1].vnetSubnetID", f"{NET}/virtualnetworks/vnet-shop-prod-weu/subnets/snet-aks"),
     )
+
+    # AKS -> its agent pools' scale sets -> their instances (the Kubernetes providerID form is an alias);
+    # the cluster's load balancer routes to the instances
+    node_group = f"/subscriptions/{SUB}/resourcegroups/{NODE_GROUP.lower()}/providers"
+    system = f"{node_group}/microsoft.compute/virtualmachinescalesets/aks-system-38175624-vmss"
+    apps = f"{node_group}/microsoft.compute/virtualmachinescalesets/aks-apps-38175624-vmss"
+    aks_out = out_of(store, aks)
+    assert aks_out[("COMPOSED_OF", system)].evidence == (Evidence("properties.agentPoolProfiles[0].name", system),)
+    assert ("COMPOSED_OF", apps) in aks_out
+    assert {to for kind, to in out_of(store, system) if kind == "COMPOSED_OF"} == {f"{system}/virtualmachines/0", f"{system}/virtualmachines/1"}
+    node = cis[f"{apps}/virtualmachines/3"]
+    assert f"azure://{node.id}" in node.aliases and node.attributes["computer_name"] == "aks-apps-38175624-vmss000003"
+    assert ("CONTAINED_IN", f"{NET}/virtualnetworks/vnet-shop-prod-weu/subnets/snet-aks") in out_of(store, system)
+    kube_pool = f"{node_group}/microsoft.network/loadbalancers/kubernetes/backendaddresspools/kubernetes"
+    assert ("MEMBER_OF", kube_pool) in out_of(store, system)
+    assert {to for _, to in out_of(store, kube_pool)} == {
+        f"{system}/virtualmachines/0", f"{system}/virtualmachines/1", f"{apps}/virtualmachines/0", f"{apps}/virtualmachines/3",
+    }
+    assert cis[f"{node_group}/microsoft.network/loadbalancers/kubernetes"].aliases == ("20.105.36.214",)
 
     again = sync(engine)
     assert again.counts["created"] == 0 and again.counts["updated"] == 0 and again.counts["relationships_added"] == 0
@@ -271,4 +297,4 @@ def test_cli_sync_azure(replay: ReplayServer, tmp_path: Path) -> None:
 
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "cli.db"), "sync", "azure", "--subscription", SUB, "--json"])
     assert result.exit_code == 0, result.output
-    assert '"complete"' in result.output and '"created": 35' in result.output
+    assert '"complete"' in result.output and '"created": 44' in result.output

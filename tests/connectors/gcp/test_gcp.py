@@ -203,17 +203,21 @@ def test_forbidden_page_leaves_the_sweep_incomplete_and_nothing_stale(
     assert _active_everything(store) == before
 
 
-def test_forbidden_from_the_start_is_reported_and_retires_nothing(
+def test_forbidden_iam_listing_leaves_buckets_as_they_were(
     replay: ReplayServer, engine: SyncEngine, store: SqliteStore
 ) -> None:
     sync(engine)
     before = _active_everything(store)
-    replay.clear()
-    replay.add("GET", PATH, load_json(DATA / "error_403.json"), status=403)
+    replay.requests.clear()
+    for route in replay.routes:
+        if route.query.get("contentType") == IAM_POLICY:
+            route.body, route.status = load_json(DATA / "error_403.json"), 403
     report, _ = sync(engine)
     assert report.run.scopes == {SCOPE: False}  # type: ignore[attr-defined]
     assert next(p.location for p in report.problems) == f"ListAssets projects/{PROJECT} contentType=IAM_POLICY page 1"  # type: ignore[attr-defined]
-    assert len(replay.requests) == 1  # no resource listing after a refused IAM listing
+    assert len(replay.requests) == 1 + 3  # the resources were still listed
+    assert report.counts["updated"] == 0  # type: ignore[attr-defined]  # no bucket lost its `public`
+    assert all_cis(store)["//storage.googleapis.com/acme-shop-static"].attributes["public"] is True
     assert _active_everything(store) == before
 
 
