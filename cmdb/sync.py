@@ -170,6 +170,10 @@ class _Run:
             target = next(
                 (owners[n] for n in (ci.id, *ci.aliases) if n in owners and owners[n] != ci.id), None
             )
+            if target is not None and owners.get(ci.id) != target and self._reports(target):
+                # this source reports the target itself, under its own id: a different CI that shares
+                # a name (a private DNS name in another account, a table name in another region)
+                target = None
             if target is not None and not self.store.known_ids([ci.id]):
                 self.renamed[ci.id] = target
                 ci.aliases = tuple(dict.fromkeys((*ci.aliases, ci.id)))
@@ -178,6 +182,10 @@ class _Run:
                 ci = _merge_incoming(by_id[ci.id], ci)
             by_id[ci.id] = ci
         return by_id
+
+    def _reports(self, ci_id: str) -> bool:
+        """Whether this run's source reports ``ci_id`` as a CI of its own."""
+        return ci_id in self.store.source_states([ci_id], self.source)
 
     def apply_cis(self, scope: str, incoming: dict[str, CI]) -> None:
         if not incoming:
