@@ -75,7 +75,12 @@ async def drive(url: str, query: str, ids: list[str], requests: int, clients: in
                     sizes.append(max(len(v) for v in payload["data"]["ci"].values() if isinstance(v, list)))
 
         # Warm up (connections, caches) before measuring.
-        await asyncio.gather(*(client.post(url, content=json.dumps({"query": query, "variables": {"id": ids[0]}}), headers=headers) for _ in range(clients)))
+        await asyncio.gather(
+            *(
+                client.post(url, content=json.dumps({"query": query, "variables": {"id": ids[0]}}), headers=headers)
+                for _ in range(clients)
+            )
+        )
         started = time.perf_counter()
         await asyncio.gather(*(one_client(i) for i in range(clients)))
         elapsed = time.perf_counter() - started
@@ -141,10 +146,17 @@ def cpu_seconds(pid: int) -> float:
 def run_driver(
     url: str, query: str, ids: list[str], requests: int, clients: int, seconds: float, server_pid: int
 ) -> dict[str, Any]:
-    job = json.dumps({"url": url, "query": query, "ids": ids, "requests": requests, "clients": clients, "seconds": seconds})
+    job = json.dumps(
+        {"url": url, "query": query, "ids": ids, "requests": requests, "clients": clients, "seconds": seconds}
+    )
     before = cpu_seconds(server_pid)
     done = subprocess.run(
-        [sys.executable, __file__, "--drive"], input=job, capture_output=True, text=True, timeout=seconds + 60, check=True
+        [sys.executable, __file__, "--drive"],
+        input=job,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
     )
     result: dict[str, Any] = json.loads(done.stdout)
     # Server CPU per request (warm-up included): what one worker could serve on a free core.
@@ -189,7 +201,12 @@ def main() -> None:
             )
             for label, query, ids, requests in (
                 ("ci(id) lookup", LOOKUP, lookups, args.requests),
-                (f"{FIELDS[direction]}(depth: 3) ~100 CIs", DEPENDENCIES % FIELDS[direction], starts, max(1, args.requests // 4)),
+                (
+                    f"{FIELDS[direction]}(depth: 3) ~100 CIs",
+                    DEPENDENCIES % FIELDS[direction],
+                    starts,
+                    max(1, args.requests // 4),
+                ),
             ):
                 result = run_driver(url, query, ids, requests, args.clients, args.seconds, server.pid)
                 cis = "" if result["cis_per_answer"] is None else f"{result['cis_per_answer']:.0f}"

@@ -65,9 +65,7 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
 
 
 @click.command("export-schema")
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write; default stdout."
-)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write; default stdout.")
 def export_schema(output: Path | None) -> None:
     """Print the GraphQL schema (SDL), as kept in schema.graphql."""
     from cmdb.graphql.schema import print_sdl

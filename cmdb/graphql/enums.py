@@ -9,9 +9,9 @@ import strawberry
 __all__ = [
     "CIClass",
     "ChangeKind",
+    "ChangeType",
     "Criticality",
     "Direction",
-    "ChangeType",
     "Impact",
     "ImpactState",
     "LifecycleState",

@@ -59,7 +59,9 @@ class CIFilterInput:
             cost_centre=self.cost_centre,
             business_unit=self.business_unit,
             criticality=self.criticality.value if self.criticality is not None else None,
-            lifecycle_states=tuple(s.value for s in self.lifecycle_states) if self.lifecycle_states is not None else None,
+            lifecycle_states=tuple(s.value for s in self.lifecycle_states)
+            if self.lifecycle_states is not None
+            else None,
             tag_key=self.tag.key if self.tag is not None else None,
             tag_value=self.tag.value if self.tag is not None else None,
             text=self.text,
@@ -80,7 +82,7 @@ class ChangeFilterInput:
             ci_ids=ci_ids,
             scope=self.scope,
             sync_id=self.sync_id,
-            kinds=tuple(k.value for k in self.kinds) if self.kinds is not None else None,  # type: ignore[misc]
+            kinds=tuple(k.value for k in self.kinds) if self.kinds is not None else None,
             since=self.since,
             until=self.until,
         )

@@ -114,7 +114,10 @@ async def _ci_connection_as_of(
     offset = decode_cursor(after).skip
     cis = await context.run(_matching_as_of, context, store_filter, as_of)
     chosen = cis[offset : offset + size]
-    edges = [CIEdge(cursor=encode_cursor(Position(None, offset + i + 1)), node=ci_node(ci, as_of)) for i, ci in enumerate(chosen)]
+    edges = [
+        CIEdge(cursor=encode_cursor(Position(None, offset + i + 1)), node=ci_node(ci, as_of))
+        for i, ci in enumerate(chosen)
+    ]
     info = _page_info([e.cursor for e in edges], offset + size < len(cis), offset > 0)
 
     async def count() -> int:
@@ -143,9 +146,10 @@ def _passes(ci: CI, f: CIFilter) -> bool:
             return False
     if f.lifecycle_states is not None and ci.lifecycle_state not in f.lifecycle_states:
         return False
-    if f.tag_key is not None:
-        if f.tag_key not in ci.tags or (f.tag_value is not None and ci.tags[f.tag_key] != f.tag_value):
-            return False
+    if f.tag_key is not None and (
+        f.tag_key not in ci.tags or (f.tag_value is not None and ci.tags[f.tag_key] != f.tag_value)
+    ):
+        return False
     if f.missing_owner is not None and (ci.owner == "") != f.missing_owner:
         return False
     if f.text:
@@ -155,7 +159,9 @@ def _passes(ci: CI, f: CIFilter) -> bool:
     return True
 
 
-async def change_connection(context: Context, store_filter: ChangeFilter, first: int | None, after: str | None) -> ChangeConnection:
+async def change_connection(
+    context: Context, store_filter: ChangeFilter, first: int | None, after: str | None
+) -> ChangeConnection:
     from cmdb.graphql.types import Change, ChangeConnection, ChangeEdge
 
     pairs, has_next, has_previous = await _page(

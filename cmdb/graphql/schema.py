@@ -46,6 +46,7 @@ from cmdb.graphql.types import (
     rel_node,
 )
 from cmdb.store.base import Stats as StoreStats
+from cmdb.store.base import Store
 
 __all__ = ["Mutation", "Query", "build_schema", "print_sdl"]
 
@@ -107,9 +108,7 @@ class GraphQuery:
             if ci_id not in known:
                 raise NotFound(f"no CI with id {ci_id!r}" + (f" at {as_of.isoformat()}" if as_of else ""))
         if as_of is None:
-            edges = await context.run(
-                context.store.shortest_path, start, end, direction.value, type_names, max_depth
-            )
+            edges = await context.run(context.store.shortest_path, start, end, direction.value, type_names, max_depth)
         else:
             edges = await context.run(_path_as_of, context, start, end, direction.value, type_names, max_depth, as_of)
         if edges is None:
@@ -200,7 +199,7 @@ class Query(CIQuery, GraphQuery, ChangeQuery, ImpactQuery, StatsQuery):
 # --- mutations -------------------------------------------------------------------
 
 
-def _hand_kept(store: Any, ci_id: str) -> model.CI:
+def _hand_kept(store: Store, ci_id: str) -> model.CI:
     found = store.get_cis([ci_id]).get(ci_id)
     if found is None:
         raise NotFound(f"no CI with id {ci_id!r}")
@@ -212,7 +211,15 @@ def _hand_kept(store: Any, ci_id: str) -> model.CI:
     return found
 
 
-def _relationship(store: Any, key: model.RelKey) -> model.Relationship:
+def _json_object(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError("attributes must be a JSON object")
+    return dict(value)
+
+
+def _relationship(store: Store, key: model.RelKey) -> model.Relationship:
     found = store.get_relationships([key]).get(key)
     if found is None:
         raise NotFound(f"no relationship {key[0]} -{key[1]}-> {key[2]}")
@@ -224,8 +231,6 @@ class Mutation:
     @strawberry.mutation(name="createCI", description="Create a hand-kept CI.")
     async def create_ci(self, info: Ctx, input: CreateCIInput) -> CI:
         context = info.context
-        if input.attributes is not None and not isinstance(input.attributes, dict):
-            raise ValidationError("attributes must be a JSON object")
         ci = model.CI(
             id=input.id,
             type=input.type,
@@ -240,7 +245,7 @@ class Mutation:
             criticality=input.criticality.value if input.criticality else "",
             lifecycle_state=input.lifecycle_state.value,
             tags={t.key: t.value for t in input.tags},
-            attributes=dict(input.attributes or {}),
+            attributes=_json_object(input.attributes),
             aliases=tuple(input.aliases),
         )
 
@@ -255,14 +260,12 @@ class Mutation:
     @strawberry.mutation(name="updateCI", description="Change a hand-kept CI's name, place, tags or attributes.")
     async def update_ci(self, info: Ctx, id: strawberry.ID, input: UpdateCIInput) -> CI:
         context = info.context
-        if input.attributes is not None and not isinstance(input.attributes, dict):
-            raise ValidationError("attributes must be a JSON object")
 
         def update() -> model.CI:
             before = _hand_kept(context.store, str(id))
             after = before.copy(
                 tags={**before.tags, **{t.key: t.value for t in input.tags or []}},
-                attributes={**before.attributes, **(input.attributes or {})},
+                attributes={**before.attributes, **_json_object(input.attributes)},
                 aliases=tuple(dict.fromkeys((*before.aliases, *(input.aliases or [])))),
             )
             for name in ("name", "region", "environment", "business_unit"):
@@ -284,7 +287,9 @@ class Mutation:
 
         return ci_node(await context.run(retire))
 
-    @strawberry.mutation(name="setCIFields", description="Set the owner, cost centre, criticality or lifecycle state of any CI.")
+    @strawberry.mutation(
+        name="setCIFields", description="Set the owner, cost centre, criticality or lifecycle state of any CI."
+    )
     async def set_ci_fields(self, info: Ctx, id: strawberry.ID, input: SetCIFieldsInput) -> CI:
         context = info.context
         values: dict[str, str] = {}
@@ -316,7 +321,7 @@ class Mutation:
         def add() -> model.Relationship:
             missing = {input.from_id, input.to_id} - context.store.known_ids([input.from_id, input.to_id])
             if missing:
-                raise NotFound(f"no CI with id {sorted(missing)[0]!r}")
+                raise NotFound(f"no CI with id {min(missing)!r}")
             context.engine.edit(actor=context.actor, relationships=[rel], scope="manual")
             return _relationship(context.store, rel.key)
 

@@ -38,6 +38,7 @@ from cmdb.vocabulary import vocabulary
 
 __all__ = [
     "CI",
+    "CI_TYPES",
     "CIConnection",
     "CIEdge",
     "Change",
@@ -53,7 +54,6 @@ __all__ = [
     "Stats",
     "Tag",
     "ci_node",
-    "CI_TYPES",
 ]
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class CI:
 
     @strawberry.field(description="Every type-specific attribute, as a JSON object.")
     def attributes(self) -> JSON:
-        return self.record.attributes
+        return JSON(self.record.attributes)
 
     @strawberry.field(description="Other names the same thing is known by (endpoints, serial numbers).")
     def aliases(self) -> list[str]:
@@ -415,7 +415,11 @@ class CI:
         hits: list[Hit] = await info.context.walk(key, self.as_of)
         found = await info.context.cis([hit.ci_id for hit in hits], self.as_of)
         return [
-            Reached(ci=ci_node(found[hit.ci_id], self.as_of), depth=hit.depth, path=[rel_node(r, None, self.as_of) for r in hit.path])
+            Reached(
+                ci=ci_node(found[hit.ci_id], self.as_of),
+                depth=hit.depth,
+                path=[rel_node(r, None, self.as_of) for r in hit.path],
+            )
             for hit in hits
             if hit.ci_id in found
         ]
@@ -653,12 +657,12 @@ class SecurityCI(CI):
     @strawberry.field(description="inbound rules, as the source states them")
     def ingress_rules(self) -> JSON | None:
         value = _first(self.record, ("ingress_rules", "rules", "allowed"))
-        return value if isinstance(value, list) else None
+        return JSON(value) if isinstance(value, list) else None
 
     @strawberry.field(description="outbound rules, as the source states them")
     def egress_rules(self) -> JSON | None:
         value = _first(self.record, ("egress_rules",))
-        return value if isinstance(value, list) else None
+        return JSON(value) if isinstance(value, list) else None
 
 
 @strawberry.type(description="Accounts, projects, roles, service accounts.")
@@ -872,17 +876,19 @@ class Change:
     def scope(self) -> str:
         return self.record.scope
 
-    @strawberry.field(description="The field changed: a common field, tags.KEY, attributes.KEY or a relationship field.")
+    @strawberry.field(
+        description="The field changed: a common field, tags.KEY, attributes.KEY or a relationship field."
+    )
     def field(self) -> str:
         return self.record.field
 
     @strawberry.field
     def before(self) -> JSON | None:
-        return self.record.before
+        return None if self.record.before is None else JSON(self.record.before)
 
     @strawberry.field
     def after(self) -> JSON | None:
-        return self.record.after
+        return None if self.record.after is None else JSON(self.record.after)
 
     @strawberry.field(description="For relationship changes: the relationship's type.")
     def relationship_type(self) -> str | None:

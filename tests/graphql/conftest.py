@@ -44,7 +44,9 @@ class Api:
     client: httpx.AsyncClient
     token: str | None = READ_TOKEN
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = "default") -> httpx.Response:
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = "default"
+    ) -> httpx.Response:
         chosen = self.token if token == "default" else token
         headers = {"Authorization": f"Bearer {chosen}"} if chosen else {}
         return await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
@@ -57,7 +59,9 @@ class Api:
         assert "errors" not in body, body["errors"]
         return body["data"]
 
-    async def error(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = "default") -> dict[str, Any]:
+    async def error(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = "default"
+    ) -> dict[str, Any]:
         """The response's first error (there must be one)."""
         body = (await self.post(query, variables, token=token)).json()
         assert body.get("errors"), body

@@ -78,7 +78,7 @@ async def test_listing_as_of_a_time(api: Api, history: SqliteStore) -> None:
 
 
 async def test_pages_as_of_a_time_round_trip(api: Api, history: SqliteStore) -> None:
-    query = "query($after: String) { cis(first: 1, asOf: \"2026-11-07T00:00:00Z\", after: $after) { pageInfo { hasNextPage endCursor } edges { node { id } } } }"
+    query = 'query($after: String) { cis(first: 1, asOf: "2026-11-07T00:00:00Z", after: $after) { pageInfo { hasNextPage endCursor } edges { node { id } } } }'
     seen: list[str] = []
     after = None
     while True:
@@ -98,6 +98,7 @@ async def test_path_as_of_a_time(api: Api, history: SqliteStore) -> None:
 
 async def test_history_as_of_a_time_stops_there(api: Api, history: SqliteStore) -> None:
     data = await api.data(
-        'query($at: DateTime) { ci(id: "app", asOf: $at) { history { edges { node { kind actor } } } } }', {"at": WEDNESDAY}
+        'query($at: DateTime) { ci(id: "app", asOf: $at) { history { edges { node { kind actor } } } } }',
+        {"at": WEDNESDAY},
     )
     assert {e["node"]["actor"] for e in data["ci"]["history"]["edges"]} == {"alice"}

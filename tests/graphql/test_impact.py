@@ -56,7 +56,9 @@ async def test_affected_services_of_a_failure(demo_api: Api, demo_store: SqliteS
     )
     expected = incident_impact(demo_store, db)
     result = data["affectedServices"]
-    assert [(s["id"], s["state"]) for s in result["services"]] == [(s.ci_id, s.state.upper()) for s in expected.services]
+    assert [(s["id"], s["state"]) for s in result["services"]] == [
+        (s.ci_id, s.state.upper()) for s in expected.services
+    ]
     assert [a["id"] for a in result["applications"]] == [a.ci_id for a in expected.applications]
     assert [n["owner"] for n in result["notify"]] == [n.owner for n in expected.notify]
     assert result["services"], "a database in the demo estate backs some business service"

@@ -21,7 +21,7 @@ async def _code(api: Api, query: str, variables: dict[str, Any] | None = None) -
 
 
 async def test_query_depth(demo_api: Api) -> None:
-    nested = "{ ci(id: \"x\") { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { id } } } } } } } } } } } } } }"
+    nested = '{ ci(id: "x") { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { ownerTeam { id } } } } } } } } } } } } } }'
     code, message = await _code(demo_api, nested)
     assert code == "LIMIT_EXCEEDED" and "depth" in message
 
@@ -45,12 +45,16 @@ async def test_page_size_cap(demo_api: Api) -> None:
 
 async def test_traversal_depth_cap(demo_api: Api, demo_store: SqliteStore) -> None:
     some = next(demo_store.iter_cis())
-    code, message = await _code(demo_api, "query($id: ID!) { ci(id: $id) { dependents(depth: 9) { depth } } }", {"id": some.id})
+    code, message = await _code(
+        demo_api, "query($id: ID!) { ci(id: $id) { dependents(depth: 9) { depth } } }", {"id": some.id}
+    )
     assert code == "LIMIT_EXCEEDED" and "depth=9" in message
 
 
 async def test_traversal_cost_counts_enclosing_pages_and_variables(demo_api: Api) -> None:
-    query = "query($n: Int, $d: Int!) { cis(first: $n) { edges { node { dependents(depth: $d, first: 100) { depth } } } } }"
+    query = (
+        "query($n: Int, $d: Int!) { cis(first: $n) { edges { node { dependents(depth: $d, first: 100) { depth } } } } }"
+    )
     code, message = await _code(demo_api, query, {"n": 30, "d": 8})  # 30 x 8 x 100 = 24,000
     assert code == "LIMIT_EXCEEDED" and "24,000" in message
     small = await demo_api.data(query, {"n": 5, "d": 3})  # 1,500: allowed

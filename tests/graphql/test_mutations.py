@@ -26,7 +26,10 @@ def estate(store: SqliteStore, engine: SyncEngine) -> SqliteStore:
     """Two discovered CIs with an inferred link between them."""
     batch = Batch(
         "123456789012/eu-west-1",
-        [CI(VM, "aws.ec2.instance", name="orders-vm", provider="aws"), CI(DB, "aws.rds.db_instance", name="orders", provider="aws")],
+        [
+            CI(VM, "aws.ec2.instance", name="orders-vm", provider="aws"),
+            CI(DB, "aws.rds.db_instance", name="orders", provider="aws"),
+        ],
         [Relationship(VM, "DEPENDS_ON", DB, inferred=True, confidence=0.7)],
     )
     engine.apply_events("aws", [batch, ScopeDone("123456789012/eu-west-1", True)], actor="sync:aws")
@@ -34,7 +37,9 @@ def estate(store: SqliteStore, engine: SyncEngine) -> SqliteStore:
 
 
 def _actors(store: SqliteStore, ci_id: str) -> list[tuple[str, str, str]]:
-    return [(c.kind, c.field, c.actor) for c in store.iter_changes(ChangeFilter(ci_ids=(ci_id,))) if c.actor != "sync:aws"]
+    return [
+        (c.kind, c.field, c.actor) for c in store.iter_changes(ChangeFilter(ci_ids=(ci_id,))) if c.actor != "sync:aws"
+    ]
 
 
 CREATE = """mutation($input: CreateCIInput!) { createCI(input: $input) {
@@ -49,7 +54,12 @@ async def _create(api: Api, **fields: Any) -> dict[str, Any]:
 
 
 async def test_create_a_hand_kept_ci(api: Api, store: SqliteStore) -> None:
-    created = await _create(api, owner="team:dba", attributes={"serial_number": "SN-1", "rack": "R4"}, tags=[{"key": "site", "value": "lon"}])
+    created = await _create(
+        api,
+        owner="team:dba",
+        attributes={"serial_number": "SN-1", "rack": "R4"},
+        tags=[{"key": "site", "value": "lon"}],
+    )
     assert created["__typename"] == "HardwareCI"
     assert (created["serialNumber"], created["rack"], created["sources"]) == ("SN-1", "R4", ["manual"])
     stored = store.get_cis(["srv-0042"])["srv-0042"]
@@ -59,7 +69,9 @@ async def test_create_a_hand_kept_ci(api: Api, store: SqliteStore) -> None:
 
 async def test_create_refuses_an_existing_id_and_a_bad_type(api: Api) -> None:
     await _create(api)
-    assert (await api.error(CREATE, {"input": {"id": "srv-0042", "type": "hardware.server"}}))["extensions"]["code"] == "BAD_INPUT"
+    assert (await api.error(CREATE, {"input": {"id": "srv-0042", "type": "hardware.server"}}))["extensions"][
+        "code"
+    ] == "BAD_INPUT"
     bad = await api.error(CREATE, {"input": {"id": "x", "type": "no.such.type"}})
     assert bad["extensions"]["code"] == "BAD_INPUT" and "no.such.type" in bad["message"]
 
@@ -94,7 +106,12 @@ async def test_set_owner_cost_centre_criticality_and_lifecycle_of_any_ci(api: Ap
     data = await api.data(
         f'mutation {{ setCIFields(id: "{DB}", input: {{ owner: "team:orders", costCentre: "CC-17", criticality: HIGH, lifecycleState: OPTIMISE }}) {{ owner costCentre criticality lifecycleState }} }}'
     )
-    assert data["setCIFields"] == {"owner": "team:orders", "costCentre": "CC-17", "criticality": "HIGH", "lifecycleState": "OPTIMISE"}
+    assert data["setCIFields"] == {
+        "owner": "team:orders",
+        "costCentre": "CC-17",
+        "criticality": "HIGH",
+        "lifecycleState": "OPTIMISE",
+    }
     assert sorted(_actors(estate, DB)) == [
         ("ci.lifecycle", "lifecycle_state", "ci-bot"),
         ("ci.updated", "cost_centre", "ci-bot"),
@@ -112,7 +129,12 @@ async def test_add_and_remove_a_relationship(api: Api, estate: SqliteStore) -> N
     added = await api.data(
         f'mutation {{ addRelationship(input: {{ fromId: "{DB}", type: RUNS_ON, toId: "srv-0042", evidence: "CHG-1234" }}) {{ type source lifecycleState evidence {{ field value }} }} }}'
     )
-    assert added["addRelationship"] == {"type": "RUNS_ON", "source": "manual", "lifecycleState": "ACTIVE", "evidence": [{"field": "manual", "value": "CHG-1234"}]}
+    assert added["addRelationship"] == {
+        "type": "RUNS_ON",
+        "source": "manual",
+        "lifecycleState": "ACTIVE",
+        "evidence": [{"field": "manual", "value": "CHG-1234"}],
+    }
     assert [r.to_id for r in estate.relationships([DB], "out", ["RUNS_ON"])] == ["srv-0042"]
     removed = await api.data(
         f'mutation {{ removeRelationship(fromId: "{DB}", type: RUNS_ON, toId: "srv-0042") {{ lifecycleState }} }}'
@@ -121,7 +143,9 @@ async def test_add_and_remove_a_relationship(api: Api, estate: SqliteStore) -> N
     assert estate.relationships([DB], "out", ["RUNS_ON"]) == []
     kinds = [(c.kind, c.actor) for c in estate.iter_changes(ChangeFilter(ci_ids=(DB,))) if c.rel_type == "RUNS_ON"]
     assert kinds == [("rel.added", "ci-bot"), ("rel.removed", "ci-bot")]
-    unknown = await api.error(f'mutation {{ addRelationship(input: {{ fromId: "{DB}", type: RUNS_ON, toId: "ghost" }}) {{ type }} }}')
+    unknown = await api.error(
+        f'mutation {{ addRelationship(input: {{ fromId: "{DB}", type: RUNS_ON, toId: "ghost" }}) {{ type }} }}'
+    )
     assert unknown["extensions"]["code"] == "NOT_FOUND"
 
 
@@ -134,7 +158,9 @@ async def test_confirm_or_reject_an_inferred_relationship(api: Api, estate: Sqli
     assert estate.relationships([VM], "out") == []  # a rejected link is no longer walked
     reviews = [(c.after, c.actor) for c in estate.iter_changes(ChangeFilter(ci_ids=(VM,), kinds=("rel.reviewed",)))]
     assert reviews == [("confirmed", "ci-bot"), ("rejected", "ci-bot")]
-    unknown = await api.error(f'mutation {{ reviewRelationship(fromId: "{VM}", type: ROUTES_TO, toId: "{DB}", verdict: CONFIRMED) {{ review }} }}')
+    unknown = await api.error(
+        f'mutation {{ reviewRelationship(fromId: "{VM}", type: ROUTES_TO, toId: "{DB}", verdict: CONFIRMED) {{ review }} }}'
+    )
     assert unknown["extensions"]["code"] == "NOT_FOUND"
 
 
@@ -142,7 +168,9 @@ async def test_a_read_token_changes_nothing(api: Api, estate: SqliteStore) -> No
     from .conftest import READ_TOKEN
 
     before = len(list(estate.iter_changes(ChangeFilter())))
-    error = await api.error(f'mutation {{ setCIFields(id: "{DB}", input: {{ owner: "x" }}) {{ id }} }}', token=READ_TOKEN)
+    error = await api.error(
+        f'mutation {{ setCIFields(id: "{DB}", input: {{ owner: "x" }}) {{ id }} }}', token=READ_TOKEN
+    )
     assert error["extensions"]["code"] == "UNAUTHORIZED"
     assert len(list(estate.iter_changes(ChangeFilter()))) == before
     assert estate.get_cis([DB])[DB].owner == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -87,7 +88,9 @@ async def test_resuming_after_any_edge_continues_with_the_next_ci(demo_api: Api)
 async def test_filters_select_what_the_store_selects(
     demo_api: Api, demo_store: SqliteStore, graphql_filter: str, store_filter: CIFilter
 ) -> None:
-    data = await demo_api.data(f"{{ cis(first: 500, filter: {graphql_filter}) {{ totalCount edges {{ node {{ id }} }} }} }}")
+    data = await demo_api.data(
+        f"{{ cis(first: 500, filter: {graphql_filter}) {{ totalCount edges {{ node {{ id }} }} }} }}"
+    )
     expected = [ci.id for ci in demo_store.iter_cis(store_filter)]
     assert data["cis"]["totalCount"] == len(expected)
     assert [e["node"]["id"] for e in data["cis"]["edges"]] == expected[:500]
@@ -139,7 +142,7 @@ async def test_dependents_come_with_the_path_to_each(demo_api: Api, demo_store: 
         path = r["path"]
         assert len(path) == r["depth"]
         assert path[0]["toId"] == db.id and path[-1]["fromId"] == r["ci"]["id"]
-        for near, far in zip(path, path[1:], strict=False):
+        for near, far in itertools.pairwise(path):
             assert far["toId"] == near["fromId"]  # each step reaches the next dependent
 
 
@@ -160,7 +163,8 @@ async def test_dependencies_walk_down_along_chosen_types(demo_api: Api, demo_sto
 async def test_owner_team_is_the_team_ci(demo_api: Api, demo_store: SqliteStore) -> None:
     owned = next(ci for ci in demo_store.iter_cis(CIFilter(types=("aws.rds.db_instance",))) if ci.owner)
     data = await demo_api.data(
-        "query($id: ID!) { ci(id: $id) { owner ownerTeam { __typename id ... on TeamCI { email } } } }", {"id": owned.id}
+        "query($id: ID!) { ci(id: $id) { owner ownerTeam { __typename id ... on TeamCI { email } } } }",
+        {"id": owned.id},
     )
     team = data["ci"]["ownerTeam"]
     assert team["__typename"] == "TeamCI"
@@ -203,7 +207,11 @@ async def test_changes_since_a_time_and_of_one_scope(demo_api: Api, demo_store: 
     assert nodes, "the second day's sync changed something"
     assert all(n["at"] >= today.isoformat()[:19] for n in nodes)
     assert {n["actor"] for n in nodes} == {"sync:demo"}
-    scope = next(c.scope for c in demo_store.iter_changes(__import__("cmdb.store.base", fromlist=["ChangeFilter"]).ChangeFilter()) if c.scope)
+    scope = next(
+        c.scope
+        for c in demo_store.iter_changes(__import__("cmdb.store.base", fromlist=["ChangeFilter"]).ChangeFilter())
+        if c.scope
+    )
     scoped = await demo_api.data(
         "query($s: String!) { changes(scope: $s, first: 50) { edges { node { scope } } } }", {"s": scope}
     )

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from cmdb.cli import cli
@@ -61,7 +60,16 @@ def test_serve_prints_the_url_and_answers(demo_store: SqliteStore) -> None:
     port = _free_port()
     env = {**os.environ, "CMDB_TOKENS": TOKENS, "CMDB_ANONYMOUS_READ": "false"}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from cmdb.cli import main; main()", "serve", "--db", str(demo_store.path), "--port", str(port)],
+        [
+            sys.executable,
+            "-c",
+            "from cmdb.cli import main; main()",
+            "serve",
+            "--db",
+            str(demo_store.path),
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -72,7 +80,9 @@ def test_serve_prints_the_url_and_answers(demo_store: SqliteStore) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = httpx.post(url, json={"query": "{ stats { total } }"}, headers={"Authorization": f"Bearer {READ_TOKEN}"})
+                response = httpx.post(
+                    url, json={"query": "{ stats { total } }"}, headers={"Authorization": f"Bearer {READ_TOKEN}"}
+                )
                 break
             except httpx.TransportError:
                 assert process.poll() is None, process.communicate()[1]
