@@ -196,7 +196,7 @@ class DemoConnector:
         team = teams[cell % len(teams)].removeprefix("team:")
         cost_centre = f"CC-{1000 + cell % 97}"
 
-        def cloud_ci(ci_id: str, ci_type: str, name: str, attributes: dict[str, object], **common: Any) -> str:
+        def cloud_ci(ci_id: str, ci_type: str, name: str, attributes: dict[str, Any], **common: Any) -> str:
             fields = {
                 "provider": cloud.name, "region": ids.region, "environment": environment,
                 "owner": team, "cost_centre": cost_centre, **common,
@@ -278,28 +278,27 @@ class DemoConnector:
 
             image_tag = f"1.{a % 9}.{1 + (self.day if a % 7 == 3 else 0)}"
             image = f"registry.example.com/{app_team}/{app_name}:{image_tag}"
-            k8s_common = {"provider": "kubernetes", "environment": environment, "owner": owner}
-            deploy = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/deployment/{app_name}", type="k8s.deployment", name=app_name,
-                                attributes={"replicas": REPLICAS, "ready_replicas": REPLICAS, "images": [image], "selector": {"app": app_name}},
-                                **k8s_common))
+
+            def k8s_ci(ci_id: str, ci_type: str, name: str, attributes: dict[str, Any], owner: str = owner) -> str:
+                return kube.ci(CI(id=ci_id, type=ci_type, name=name, attributes=attributes, provider="kubernetes",
+                                  environment=environment, owner=owner))
+
+            deploy = k8s_ci(f"{ids.cluster_name}/{app_team}/deployment/{app_name}", "k8s.deployment", app_name,
+                            {"replicas": REPLICAS, "ready_replicas": REPLICAS, "images": [image], "selector": {"app": app_name}})
             rs_hash = _hex(random.Random(f"{app_name}:{image_tag}"), 10)
-            replicaset = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/replicaset/{app_name}-{rs_hash}", type="k8s.replicaset",
-                                    name=f"{app_name}-{rs_hash}", attributes={"replicas": REPLICAS, "ready_replicas": REPLICAS, "images": [image]},
-                                    **k8s_common))
+            replicaset = k8s_ci(f"{ids.cluster_name}/{app_team}/replicaset/{app_name}-{rs_hash}", "k8s.replicaset",
+                                f"{app_name}-{rs_hash}", {"replicas": REPLICAS, "ready_replicas": REPLICAS, "images": [image]})
             kube.rel(deploy, "DEPENDS_ON", replicaset, "metadata.ownerReferences")
-            config = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/configmap/{app_name}-config", type="k8s.configmap",
-                                name=f"{app_name}-config", attributes={"keys": ["DATABASE_HOST", "LOG_LEVEL", "BUCKET"]},
-                                **k8s_common))
-            svc = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/service/{app_name}", type="k8s.service", name=app_name,
-                             attributes={"service_type": "ClusterIP", "selector": {"app": app_name},
-                                         "ports": [8080], "cluster_ip": f"10.100.{a % 250}.{(a * 7) % 250}"},
-                             **k8s_common))
+            config = k8s_ci(f"{ids.cluster_name}/{app_team}/configmap/{app_name}-config", "k8s.configmap",
+                            f"{app_name}-config", {"keys": ["DATABASE_HOST", "LOG_LEVEL", "BUCKET"]})
+            svc = k8s_ci(f"{ids.cluster_name}/{app_team}/service/{app_name}", "k8s.service", app_name,
+                         {"service_type": "ClusterIP", "selector": {"app": app_name}, "ports": [8080],
+                          "cluster_ip": f"10.100.{a % 250}.{(a * 7) % 250}"})
             for p in range(REPLICAS):
-                pod = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/pod/{app_name}-{rs_hash}-{_hex(rng, 5)}", type="k8s.pod",
-                                 name=f"{app_name}-{rs_hash}-{p}",
-                                 attributes={"phase": "Running", "node_name": nodes[(a + p) % len(nodes)].rsplit("/", 1)[1],
-                                             "images": [image], "labels": {"app": app_name}},
-                                 **k8s_common))
+                pod = k8s_ci(f"{ids.cluster_name}/{app_team}/pod/{app_name}-{rs_hash}-{_hex(rng, 5)}", "k8s.pod",
+                             f"{app_name}-{rs_hash}-{p}",
+                             {"phase": "Running", "node_name": nodes[(a + p) % len(nodes)].rsplit("/", 1)[1],
+                              "images": [image], "labels": {"app": app_name}})
                 kube.rel(replicaset, "COMPOSED_OF", pod, "metadata.ownerReferences")
                 kube.rel(pod, "RUNS_ON", nodes[(a + p) % len(nodes)], "spec.nodeName")
                 kube.rel(pod, "DEPENDS_ON", config, "spec.containers[].envFrom[].configMapRef")
@@ -330,8 +329,8 @@ class DemoConnector:
             if owner:
                 apps.rel(app, "OWNED_BY", f"team:{owner}", "owner tag")
             if a % 4 == 0:  # an internet-facing edge: load balancer -> ingress, DNS -> load balancer
-                ingress = kube.ci(CI(id=f"{ids.cluster_name}/{app_team}/ingress/{app_name}", type="k8s.ingress", name=app_name,
-                                     attributes={"hosts": [f"{app_name}.example.com"], "ingress_class": "nginx"}, **k8s_common))
+                ingress = k8s_ci(f"{ids.cluster_name}/{app_team}/ingress/{app_name}", "k8s.ingress", app_name,
+                                 {"hosts": [f"{app_name}.example.com"], "ingress_class": "nginx"})
                 kube.rel(ingress, "ROUTES_TO", svc, "spec.rules[].http.paths[].backend.service.name", app_name)
                 lb = cloud_ci(ids.make("lb", app_name), cloud.lb, f"{app_name}-lb", ids.lb_attributes(app_name, tls=a % 8 != 4),
                               aliases=(ids.lb_dns(app_name),))
@@ -469,7 +468,7 @@ class _Ids:
                  "azure": ["Standard_D4s_v5", "Standard_D8s_v5"]}[self.cloud]
         return sizes[1 if upsized else 0]
 
-    def vm_attributes(self, instance_type: str, n: int) -> dict[str, object]:
+    def vm_attributes(self, instance_type: str, n: int) -> dict[str, Any]:
         ip = f"10.{n // 250 % 250}.{n % 250}.{(n * 13) % 250}"
         if self.cloud == "aws":
             return {"instance_type": instance_type, "state": "running", "image_id": "ami-0c1bc246476a5572b",
@@ -479,25 +478,27 @@ class _Ids:
                     "cpu_avg_percent": float(5 + n * 7 % 60)}
         return {"vm_size": instance_type, "os_type": "Linux", "power_state": "running", "cpu_avg_percent": float(5 + n * 7 % 60)}
 
-    def disk_attributes(self, encrypted: bool) -> dict[str, object]:
+    def disk_attributes(self, encrypted: bool) -> dict[str, Any]:
         if self.cloud == "aws":
             return {"size_gb": 100, "volume_type": "gp3", "encrypted": encrypted, "state": "in-use"}
         if self.cloud == "gcp":
             return {"size_gb": 100, "disk_type": "pd-balanced", "encrypted": encrypted, "status": "READY"}
         return {"size_gb": 128, "sku": "Premium_LRS", "encrypted": encrypted, "disk_state": "Attached"}
 
-    def network_attributes(self) -> dict[str, object]:
-        return {"aws": {"cidr_block": "10.0.0.0/16", "is_default": False, "state": "available"},
+    def network_attributes(self) -> dict[str, Any]:
+        options: dict[str, dict[str, Any]] = {"aws": {"cidr_block": "10.0.0.0/16", "is_default": False, "state": "available"},
                 "gcp": {"auto_create_subnetworks": False, "routing_mode": "REGIONAL"},
-                "azure": {"address_prefixes": ["10.0.0.0/16"]}}[self.cloud]
+                "azure": {"address_prefixes": ["10.0.0.0/16"]}}
+        return options[self.cloud]
 
-    def subnet_attributes(self, z: int) -> dict[str, object]:
+    def subnet_attributes(self, z: int) -> dict[str, Any]:
         cidr = f"10.0.{z * 32}.0/19"
-        return {"aws": {"cidr_block": cidr, "availability_zone": f"{self.region}{'abc'[z]}", "map_public_ip_on_launch": False},
+        options: dict[str, dict[str, Any]] = {"aws": {"cidr_block": cidr, "availability_zone": f"{self.region}{'abc'[z]}", "map_public_ip_on_launch": False},
                 "gcp": {"ip_cidr_range": cidr, "region": self.region, "private_ip_google_access": True},
-                "azure": {"address_prefix": cidr}}[self.cloud]
+                "azure": {"address_prefix": cidr}}
+        return options[self.cloud]
 
-    def firewall_attributes(self, ssh_open: bool) -> dict[str, object]:
+    def firewall_attributes(self, ssh_open: bool) -> dict[str, Any]:
         cidrs = ["0.0.0.0/0"] if ssh_open else ["10.0.0.0/8"]
         if self.cloud == "aws":
             return {"group_name": "nodes", "description": "cluster nodes",
@@ -509,7 +510,7 @@ class _Ids:
                     "priority": 1000, "disabled": False}
         return {"rules": [{"direction": "Inbound", "protocol": "Tcp", "ports": "22", "sources": cidrs, "access": "Allow"}]}
 
-    def cluster_attributes(self) -> dict[str, object]:
+    def cluster_attributes(self) -> dict[str, Any]:
         endpoint = f"{_hex(self.rng, 32).upper()}.gr7.{self.region}.eks.amazonaws.com"
         return {"aws": {"version": "1.30", "endpoint": f"https://{endpoint}", "status": "ACTIVE"},
                 "gcp": {"version": "1.30.4-gke.1348000", "endpoint": "34.76.120.12", "status": "RUNNING", "location": self.region},
@@ -521,7 +522,7 @@ class _Ids:
                 "gcp": f"{self.account}:{self.region}:{name}",
                 "azure": f"sql-{self.short}.database.windows.net"}[self.cloud]
 
-    def db_attributes(self, name: str, public: bool) -> dict[str, object]:
+    def db_attributes(self, name: str, public: bool) -> dict[str, Any]:
         if self.cloud == "aws":
             return {"engine": "postgres", "engine_version": "16.4", "instance_class": "db.r6g.large",
                     "endpoint": self.db_endpoint(name), "port": 5432, "storage_encrypted": not public,
@@ -531,7 +532,7 @@ class _Ids:
                     "public_ip_enabled": public, "encrypted": True}
         return {"sku": "GP_Gen5_4", "max_size_bytes": 268435456000, "status": "Online"}
 
-    def bucket_attributes(self, public: bool) -> dict[str, object]:
+    def bucket_attributes(self, public: bool) -> dict[str, Any]:
         if self.cloud == "aws":
             return {"public": public, "encrypted": True, "versioning": "Enabled", "block_public_access": not public}
         if self.cloud == "gcp":
@@ -544,7 +545,7 @@ class _Ids:
                 "gcp": f"{app_name}.lb.{self.account}.example.net",
                 "azure": f"{app_name}.{self.region}.cloudapp.azure.com"}[self.cloud]
 
-    def lb_attributes(self, app_name: str, tls: bool) -> dict[str, object]:
+    def lb_attributes(self, app_name: str, tls: bool) -> dict[str, Any]:
         if self.cloud == "aws":
             listeners = [{"protocol": "HTTPS", "port": 443}] if tls else [{"protocol": "HTTP", "port": 80}]
             return {"scheme": "internet-facing", "lb_type": "application", "dns_name": self.lb_dns(app_name),

@@ -371,7 +371,7 @@ class _Run:
                 if before.lifecycle_state == "active":
                     self.counts["relationships_updated"] += 1
             written.append(rel)
-        self.store.put_relationships(written, [_rel_fingerprint(rel) for rel in written])
+        self.store.put_relationships(written, [fingerprint for _, fingerprint in todo])
 
     def rel_change(self, kind: ChangeKind, rel: Relationship, name: str = "", before: Any = None, after: Any = None) -> None:
         self.change(kind, rel.from_id, rel.scope, rel_type=rel.type, to_id=rel.to_id, field=name, before=before, after=after)

@@ -113,7 +113,7 @@ def _load() -> Vocabulary:
         for name, spec in core["relationship_types"].items()
     }
     types: dict[str, CIType] = {}
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".yaml"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
     for path in files:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for name, spec in (data.get("types") or {}).items():

@@ -206,8 +206,9 @@ class _FileSweep:
                 tags={str(k): _text(v, f"tags.{k}") for k, v in tags.items()},
                 attributes=attributes,
                 aliases=tuple(str(a) for a in aliases),
-                **fields,
             )
+            for name, value in fields.items():
+                setattr(ci, name, value)
             ci.provider = ci.provider or "onprem"
             ci.name = ci.name or ci.id
             ci.scope = ci.scope or self.scope

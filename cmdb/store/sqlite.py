@@ -8,6 +8,7 @@ public surface speaks CI ids only. All SQL lives in this module.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import sqlite3
@@ -128,6 +129,7 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 CREATE INDEX IF NOT EXISTS changes_ci ON changes(ci_id);
 CREATE INDEX IF NOT EXISTS changes_at ON changes(at);
+CREATE INDEX IF NOT EXISTS changes_to ON changes(to_id);  -- "changes of these CIs" also matches edge targets
 CREATE TABLE IF NOT EXISTS sync_runs (
     sync_id TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -187,6 +189,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+@functools.lru_cache(maxsize=4096)  # every row of a run carries the run's one timestamp
 def _time(value: datetime | None) -> str | None:
     """ISO text in UTC: text order is then time order, whatever zone a caller's time is in."""
     if value is None:
@@ -356,6 +359,8 @@ class SqliteStore:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
                 conn.executescript(_DOCUMENTS_SCHEMA)  # a file made before documents existed
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'changes_to'").fetchone():
+                conn.execute("CREATE INDEX IF NOT EXISTS changes_to ON changes(to_id)")  # a file made before it existed
             return
         # One script in one transaction; IF NOT EXISTS makes a concurrent creator harmless.
         conn.executescript(
