@@ -27,6 +27,7 @@ from cmdb.connectors.kubernetes import KubernetesConnector
 from cmdb.inference import infer_links
 from cmdb.model import Relationship
 from cmdb.store import SqliteStore
+from cmdb.store.base import RelFilter
 from cmdb.sync import SyncEngine
 
 from .conftest import write_kubeconfig
@@ -227,3 +228,14 @@ def test_business_service_to_ec2_instance_and_rds_across_sources(
     # what the database's failure reaches: the deployment, and through it the business service
     reached = {hit.ci_id for hit in store.traverse([aws.rds_arn], "in", max_depth=3)}
     assert {deployment, "svc-payments", f"{cluster}/payments/service/payments-db"} <= reached
+    # and nothing else was inferred: 6 links, 6 right
+    everything = {r.key for r in store.iter_relationships(RelFilter(inferred=True))}
+    assert everything == {
+        *(
+            (f"{cluster}/node/{NODES[z]}.eu-west-1.compute.internal", "RUNS_ON", arn)
+            for z, arn in aws.instance_arns.items()
+        ),
+        (f"k8s:{cluster}", "RUNS_ON", aws.eks_arn),
+        (deployment, "DEPENDS_ON", aws.rds_arn),
+        (f"{cluster}/payments/service/payments-db", "DEPENDS_ON", aws.rds_arn),
+    }
