@@ -93,6 +93,7 @@ class Context:
 
     subscription: str
     public_ips: dict[str, str] = field(default_factory=dict)  # public IP id -> address
+    nic_ips: dict[str, str] = field(default_factory=dict)  # private IP -> NIC id
     scale_sets: list[tuple[str, str, str, str]] = field(default_factory=list)  # (id, group, name, AKS pool tag)
     aks_pools: list[tuple[str, str, int, str]] = field(default_factory=list)  # (cluster id, node group, index, pool)
 
@@ -112,10 +113,11 @@ class Result:
     cis: list[CI] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
 
-    def link(self, from_id: str, rel_type: str, to_id: str, path: str) -> None:
+    def link(self, from_id: str, rel_type: str, to_id: str, path: str, value: str = "") -> None:
+        """One relationship per (from, type, to); a link stated in several places keeps all the evidence."""
         if not to_id or not from_id or to_id == from_id:
             return
-        evidence = Evidence(path, to_id)
+        evidence = Evidence(path, value or to_id)
         for rel in self.relationships:
             if rel.from_id == from_id and rel.type == rel_type and rel.to_id == to_id:
                 rel.evidence = (*rel.evidence, evidence)
@@ -221,6 +223,8 @@ def _nic(r: Mapping[str, Any], ctx: Context, out: Result) -> None:
         base = f"properties.ipConfigurations[{i}].properties"
         cp = _obj(_obj(config, f"properties.ipConfigurations[{i}]").get("properties"), base)
         private_ip = private_ip or _str(cp.get("privateIPAddress"))
+        if cp.get("privateIPAddress"):
+            ctx.nic_ips.setdefault(_str(cp["privateIPAddress"]), nic_id)
         out.link(nic_id, "CONTAINED_IN", _ref(cp.get("subnet"), f"{base}.subnet"), f"{base}.subnet.id")
         out.link(nic_id, "DEPENDS_ON", _ref(cp.get("publicIPAddress"), f"{base}.publicIPAddress"), f"{base}.publicIPAddress.id")
         for j, pool in enumerate(_list(cp.get("loadBalancerBackendAddressPools"), f"{base}.loadBalancerBackendAddressPools")):
@@ -268,13 +272,14 @@ def _pool(owner: CI, pool: JSON, path: str, kind: str, ctx: Context, out: Result
                              for a in _list(pp.get("backendAddresses"), f"{path}.properties.backendAddresses")])
     out.cis.append(pool_ci)
     out.link(owner.id, "ROUTES_TO", pool_ci.id, f"{path}.id")
+    for j, address in enumerate(_list(pp.get("backendAddresses"), f"{path}.properties.backendAddresses")):
+        ip = _str(_obj(address, f"{path}.properties.backendAddresses[{j}]").get("ipAddress"))
+        if ip in ctx.nic_ips:  # an application gateway names its backends by address
+            out.link(pool_ci.id, "ROUTES_TO", ctx.nic_ips[ip], f"{path}.properties.backendAddresses[{j}].ipAddress", ip)
     for j, config in enumerate(_list(pp.get("backendIPConfigurations"), f"{path}.properties.backendIPConfigurations")):
         config_path = f"{path}.properties.backendIPConfigurations[{j}]"
-        nic = nic_of(_ref(config, config_path))
-        if nic:
-            out.relationships.append(
-                Relationship(pool_ci.id, "ROUTES_TO", nic, evidence=(Evidence(f"{config_path}.id", arm_id(_obj(config, config_path).get("id"))),))
-            )
+        config_id = _ref(config, config_path)
+        out.link(pool_ci.id, "ROUTES_TO", nic_of(config_id), f"{config_path}.id", config_id)
 
 
 def _load_balancer(r: Mapping[str, Any], ctx: Context, out: Result) -> None:

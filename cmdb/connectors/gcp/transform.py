@@ -433,6 +433,11 @@ def _sql_instance(b: _Builder, data: JSON, ci: CI) -> None:
         public_ip=public_ip,
         connection_name=connection,
         public_ip_enabled=bool(ip_config.get("ipv4Enabled", False)),
+        public=bool(ip_config.get("ipv4Enabled", False))
+        and any(
+            _str(_obj(n, "authorizedNetworks[]").get("value")) in ("0.0.0.0/0", "::/0")
+            for n in _list(ip_config.get("authorizedNetworks"), "settings.ipConfiguration.authorizedNetworks")
+        ),
         require_ssl=bool(ip_config.get("requireSsl", False)),
         authorized_networks=[
             _str(_obj(n, "authorizedNetworks[]").get("value"))

@@ -164,7 +164,10 @@ def test_sweep_lands_the_subscription_with_links_and_evidence(replay: ReplayServ
     assert cis[internal].aliases == ("10.10.1.100",) and cis[internal].attributes["public"] is False
     agw = f"{NET}/applicationgateways/agw-shop-prod"
     assert cis[agw].aliases == ("20.86.150.3",)
-    assert ("ROUTES_TO", nic) in out_of(store, f"{agw}/backendaddresspools/pool-web")
+    assert out_of(store, f"{agw}/backendaddresspools/pool-web")[("ROUTES_TO", nic)].evidence == (
+        Evidence("properties.backendAddressPools[0].properties.backendAddresses[0].ipAddress", "10.10.1.4"),
+        Evidence("properties.backendAddressPools[0].properties.backendIPConfigurations[0].id", f"{nic}/ipconfigurations/ipconfig1"),
+    )
     assert ("CONTAINED_IN", f"{NET}/virtualnetworks/vnet-shop-prod-weu/subnets/snet-appgw") in out_of(store, agw)
 
     # NSG rules in the shared shape

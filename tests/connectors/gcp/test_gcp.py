@@ -298,3 +298,24 @@ def test_endpoint_and_token_come_from_the_environment(replay: ReplayServer) -> N
     client = asset_client()
     assert list(client.list_assets(request={"parent": f"projects/{PROJECT}", "content_type": 2}))
     assert replay.requests[0].headers["authorization"] == "Bearer ya29.test-token"
+
+
+def test_folder_sweep_has_one_scope_per_project(server: ReplayServer, engine: SyncEngine, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.clear()
+    monkeypatch.setenv("CMDB_GCP_TOKEN", "ya29.test-token")
+    path = "/v1/folders/731806224419/assets"
+    server.add("GET", path, load_json(DATA / "folder_list_assets_iam_page1.json"), query={"contentType": IAM_POLICY, "pageToken": None})
+    server.add("GET", path, load_json(DATA / "folder_list_assets_iam_page2.json"),
+               query={"contentType": IAM_POLICY, "pageToken": "CiFzdG9yYWdlLmdvb2dsZWFwaXMuY29tL0J1Y2tldDowMDAwMDI"})
+    server.add("GET", path, load_json(DATA / "folder_list_assets_resource_page1.json"), query={"contentType": RESOURCE, "pageToken": None})
+    server.add("GET", path, load_json(DATA / "folder_list_assets_resource_page2.json"),
+               query={"contentType": RESOURCE, "pageToken": "CiRjbG91ZHJlc291cmNlbWFuYWdlci5nb29nbGVhcGlzLmNvbS9Qcm9qZWN0OjAwMDAwMw"})
+    report = engine.run(GcpConnector("folders/731806224419", endpoint=server.base_url))
+    assert report.problems == []
+    assert report.run.scopes == {SCOPE: True, "gcp:acme-shop-dev": True}
+    cis = all_cis(store)
+    # the bucket came before anything else of its project named the project id
+    uploads = cis["//storage.googleapis.com/acme-shop-dev-uploads"]
+    assert uploads.scope == "gcp:acme-shop-dev" and uploads.attributes["public_members"] == ["allAuthenticatedUsers"]
+    assert cis["//compute.googleapis.com/projects/acme-shop-dev/global/networks/default"].scope == "gcp:acme-shop-dev"
+    assert cis["//storage.googleapis.com/acme-shop-static"].scope == SCOPE
