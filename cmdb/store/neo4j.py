@@ -109,7 +109,10 @@ _AWAIT_FULLTEXT = f"CALL db.awaitIndex('{_FULLTEXT_INDEX}', 300)"
 _CI_PUT = "UNWIND $rows AS row MERGE (n:CI {id: row.id}) SET n = row"
 _CI_GET = "UNWIND $ids AS id MATCH (n:CI {id: id}) RETURN properties(n) AS p"
 _CI_KNOWN = "UNWIND $ids AS id MATCH (n:CI {id: id}) RETURN n.id AS id"
-_CI_LIST = "MATCH (n:CI) WHERE n.id > $after AND {where} RETURN properties(n) AS p ORDER BY n.id LIMIT $limit"
+# Listings order and cut before they project: only one page's properties are read.
+_CI_LIST = (
+    "MATCH (n:CI) WHERE n.id > $after AND {where} WITH n ORDER BY n.id LIMIT $limit RETURN properties(n) AS p"
+)
 _CI_COUNT = "MATCH (n:CI) WHERE {where} RETURN count(n) AS c"
 _CI_SEARCH_FULLTEXT = (
     f"CALL db.index.fulltext.queryNodes('{_FULLTEXT_INDEX}', $query) YIELD node, score "
@@ -137,7 +140,10 @@ _REL_TOUCH = (
 )
 _REL_OUT = "UNWIND $ids AS id MATCH (a:CI {id: id})-[r{types}]->(b:CI) WHERE {where} " + _REL_RETURN
 _REL_IN = "UNWIND $ids AS id MATCH (b:CI {id: id})<-[r{types}]-(a:CI) WHERE {where} " + _REL_RETURN
-_REL_LIST = "MATCH (a:CI)-[r{types}]->(b:CI) WHERE r.key > $after AND {where} " + _REL_RETURN + " ORDER BY r.key LIMIT $limit"
+_REL_LIST = (
+    "MATCH (a:CI)-[r{types}]->(b:CI) WHERE r.key > $after AND {where} "
+    "WITH a, r, b ORDER BY r.key LIMIT $limit " + _REL_RETURN
+)
 _REL_UNSEEN = (
     "MATCH (a:CI)-[r{types}]->(b:CI) WHERE r.source = $source AND r.scope = $scope "
     "AND r.lifecycle_state = 'active' AND r.last_seen < $before " + _REL_RETURN + " ORDER BY r.key"
@@ -185,7 +191,9 @@ _CHANGE_PUT = (
     "WITH c.value - size($rows) AS base UNWIND range(0, size($rows) - 1) AS i "
     "WITH base + i + 1 AS seq, $rows[i] AS row CREATE (x:Change) SET x = row, x.seq = seq"
 )
-_CHANGE_LIST = "MATCH (x:Change) WHERE x.seq > $after AND {where} RETURN properties(x) AS p ORDER BY x.seq LIMIT $limit"
+_CHANGE_LIST = (
+    "MATCH (x:Change) WHERE x.seq > $after AND {where} WITH x ORDER BY x.seq LIMIT $limit RETURN properties(x) AS p"
+)
 _RUN_PUT = "MERGE (s:SyncRun {sync_id: $run.sync_id}) SET s = $run"
 _RUN_LIST = "MATCH (s:SyncRun) WHERE {where} RETURN properties(s) AS p ORDER BY s.started_at DESC LIMIT $limit"
 
@@ -419,6 +427,10 @@ def _public_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+_SCHEMA_READY: dict[tuple[str, str], bool] = {}  # (uri, database) -> has a full-text index
+_SCHEMA_LOCK = threading.Lock()
+
+
 class _Local(threading.local):
     session: neo4j.Session | None = None
     tx: neo4j.Transaction | None = None
@@ -488,6 +500,12 @@ class Neo4jStore:
             raise StoreError(f"Neo4j driver failed while {doing} on {self.location}: {exc}") from exc
 
     def _ensure_schema(self) -> None:
+        """Create constraints and indexes (idempotent); once per process and database."""
+        target = (self.uri, self.database)
+        with _SCHEMA_LOCK:
+            if target in _SCHEMA_READY:
+                self.fulltext = _SCHEMA_READY[target]
+                return
         statements = [*_CONSTRAINTS, *_INDEXES]
         statements += [_fill(_REL_CONSTRAINT, lower=t.lower(), type=t) for t in _rel_types(None)[1:].split("|")]
         for statement in statements:
@@ -508,6 +526,8 @@ class Neo4jStore:
             self.fulltext = True
         except neo4j_errors.Neo4jError as exc:
             log.info("no full-text index on %s, search scans instead: %s", self.location, exc.message)
+        with _SCHEMA_LOCK:
+            _SCHEMA_READY[target] = self.fulltext
 
     def clear(self) -> None:
         """Delete every node and relationship this store wrote (tests and demos)."""
