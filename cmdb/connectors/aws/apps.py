@@ -183,9 +183,7 @@ def endpoint_names(value: str) -> list[str]:
     names: list[str] = []
     if "://" in value:
         parts = urlsplit(value)
-        if parts.scheme.lower() in ("s3", "s3a", "s3n") and parts.hostname:
-            names.append(parts.hostname)
-        elif parts.hostname:
+        if parts.scheme.lower() in ("s3", "s3a", "s3n") and parts.hostname or parts.hostname:
             names.append(parts.hostname)
     elif value.startswith("arn:"):
         names.append(value)

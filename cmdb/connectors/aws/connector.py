@@ -38,7 +38,7 @@ from cmdb.connectors.aws.tagmap import TagMap
 from cmdb.connectors.base import Batch, Event, Problem, ScopeDone
 from cmdb.errors import ConnectorError
 
-__all__ = ["AwsConnector", "GLOBAL_FIRST", "GLOBAL_LAST", "REGIONAL"]
+__all__ = ["GLOBAL_FIRST", "GLOBAL_LAST", "REGIONAL", "AwsConnector"]
 
 log = logging.getLogger(__name__)
 

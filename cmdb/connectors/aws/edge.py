@@ -30,7 +30,7 @@ def bucket_from_host(host: str) -> str | None:
 
 def _dns(name: str) -> str:
     name = name.strip().rstrip(".").lower()
-    return name[len("dualstack.") :] if name.startswith("dualstack.") else name
+    return name.removeprefix("dualstack.")
 
 
 def _chunks(values: list[str], size: int) -> list[list[str]]:
@@ -233,7 +233,7 @@ def distributions(ctx: Context, out: Out) -> None:
             if target:
                 rel_type = "ROUTES_TO" if origin.get("Id") in grouped else "DEPENDS_ON"
                 out.rel(arn, rel_type, target, "Origins.Items[].DomainName", origin_domain)
-        tags = tag_dict(((client.list_tags_for_resource(Resource=arn).get("Tags") or {}).get("Items")))
+        tags = tag_dict((client.list_tags_for_resource(Resource=arn).get("Tags") or {}).get("Items"))
         behaviour = dist.get("DefaultCacheBehavior") or {}
         out.ci(
             arn,
@@ -263,8 +263,8 @@ def hosted_zones(ctx: Context, out: Out) -> None:
         zone_id = zone["Id"].rsplit("/", 1)[-1]
         zone_arn = ctx.place.arn("route53", f"hostedzone/{zone_id}", region="", account="")
         tags = tag_dict(
-            ((client.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id).get("ResourceTagSet")
-              or {}).get("Tags"))
+            (client.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id).get("ResourceTagSet")
+              or {}).get("Tags")
         )
         config = zone.get("Config") or {}
         out.ci(

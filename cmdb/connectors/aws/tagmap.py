@@ -27,7 +27,7 @@ import yaml
 
 from cmdb.errors import ConfigError
 
-__all__ = ["DEFAULT_TAG_KEYS", "TAG_MAP_ENV", "TAG_FIELDS", "TagMap"]
+__all__ = ["DEFAULT_TAG_KEYS", "TAG_FIELDS", "TAG_MAP_ENV", "TagMap"]
 
 log = logging.getLogger(__name__)
 
