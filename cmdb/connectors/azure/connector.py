@@ -82,6 +82,10 @@ class _MalformedPage(Exception):
     pass
 
 
+class _Unauthenticated(Exception):
+    """The credential was refused (401) or gave no token: stop this subscription's sweep."""
+
+
 class AzureConnector:
     """Sweeps one or more Azure subscriptions."""
 
@@ -181,10 +185,12 @@ class AzureConnector:
                 where = f"virtual_machine_scale_set_vms.list {group}/{scale_set} subscription {subscription}"
                 pager = functools.partial(compute.virtual_machine_scale_set_vms.list, group, scale_set)
                 yield from self._listing(scope, where, pager, TRANSFORMS["virtual_machine_scale_set_vms"], ctx, incomplete, counts)
+            yield from self._graph_sweep(scope, subscription, ctx, incomplete, counts)
+        except _Unauthenticated:
+            log.warning("azure %s: not authenticated; the rest of its sweep was skipped", subscription)
         finally:
             for client in clients:
                 client.close()
-        yield from self._graph_sweep(scope, subscription, ctx, incomplete, counts)
         links = ctx.aks_links()
         if links:
             yield Batch(scope, [], links)
@@ -199,7 +205,7 @@ class AzureConnector:
         ctx: Context, incomplete: list[str], counts: dict[str, int],
     ) -> Iterator[Event]:
         """One ARM listing, page by page; a failed page ends it and makes the sweep incomplete."""
-        from azure.core.exceptions import AzureError
+        from azure.core.exceptions import AzureError, ClientAuthenticationError
 
         page_number = 1
         try:
@@ -209,6 +215,9 @@ class AzureConnector:
                     raise _MalformedPage("the page's 'value' is not a list of resources")
                 yield from self._batch(scope, f"{where} page {page_number}", kind, items, ctx, incomplete, counts)
                 page_number += 1
+        except ClientAuthenticationError as exc:  # 401 or no token at all: the next listing would fail alike
+            yield self._failed(f"{where} page {page_number}", exc, incomplete)
+            raise _Unauthenticated from exc
         except (AzureError, _MalformedPage) as exc:
             yield self._failed(f"{where} page {page_number}", exc, incomplete)
 

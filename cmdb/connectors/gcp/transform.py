@@ -372,6 +372,7 @@ def _pool_attributes(b: _Builder, pool: JSON, path: str) -> dict[str, Any]:
 
 
 def _cluster(b: _Builder, data: JSON, ci: CI) -> list[CI]:
+    """A GKE cluster and its node pools (CAI's cluster data carries them; NodePool assets would repeat them)."""
     location = _str(data.get("location") or data.get("zone"))
     ci.region = _region_of(location)
     _cluster_network(b, data, location)
@@ -400,14 +401,6 @@ def _cluster(b: _Builder, data: JSON, ci: CI) -> list[CI]:
     ci.tags = {str(k): _str(v) for k, v in _obj(data.get("resourceLabels"), "resourceLabels").items()}
     ci.aliases = tuple(a for a in (ci.name, endpoint) if a)
     return pools
-
-
-def _node_pool(b: _Builder, data: JSON, ci: CI) -> None:
-    cluster = b.id.rsplit("/nodePools/", 1)[0]
-    ci.attributes.update(_pool_attributes(b, data, ""), cluster=cluster)
-    match = re.search(r"/(?:locations|zones)/([^/]+)/", b.id)
-    if match:
-        ci.region = _region_of(match.group(1))
 
 
 def _sql_instance(b: _Builder, data: JSON, ci: CI) -> None:
@@ -545,7 +538,6 @@ ASSET_TYPES: dict[str, tuple[str, _Handler]] = {
     "compute.googleapis.com/ForwardingRule": ("gcp.compute.forwarding_rule", _forwarding_rule),
     "compute.googleapis.com/GlobalForwardingRule": ("gcp.compute.forwarding_rule", _forwarding_rule),
     "container.googleapis.com/Cluster": ("gcp.container.cluster", _cluster),
-    "container.googleapis.com/NodePool": ("gcp.container.node_pool", _node_pool),
     "sqladmin.googleapis.com/Instance": ("gcp.sqladmin.instance", _sql_instance),
     "storage.googleapis.com/Bucket": ("gcp.storage.bucket", lambda b, data, ci: _bucket(b, data, ci, None)),
     "run.googleapis.com/Service": ("gcp.run.service", _run_service),

@@ -227,7 +227,8 @@ def _all_active(store: SqliteStore) -> tuple[int, int]:
 
 def _replace(server: ReplayServer, path: str, body: Any, status: int = 200, second_page: bool = True) -> None:
     for route in server.routes:
-        if route.path == path and (route.query.get("$skiptoken") is not None or route.json and "options" in route.json) == second_page:
+        later_page = route.query.get("$skiptoken") is not None or bool(route.json and "options" in route.json)
+        if route.path == path and later_page == second_page:
             route.body, route.status = body, status
 
 
@@ -301,3 +302,19 @@ def test_cli_sync_azure(replay: ReplayServer, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "cli.db"), "sync", "azure", "--subscription", SUB, "--json"])
     assert result.exit_code == 0, result.output
     assert '"complete"' in result.output and '"created": 44' in result.output
+
+
+def test_a_refused_credential_stops_the_subscription_and_retires_nothing(
+    replay: ReplayServer, engine: SyncEngine, store: SqliteStore
+) -> None:
+    sync(engine)
+    before = _all_active(store)
+    replay.requests.clear()
+    expired = {"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry UTC time '11/22/2026 09:01:13' is earlier than current UTC time '11/22/2026 10:12:40'."}}
+    _replace(replay, f"/subscriptions/{SUB}/resourcegroups", expired, 401, second_page=False)
+    report = sync(engine)
+    assert report.run.scopes == {SCOPE: False}
+    assert [p.location for p in report.problems] == [f"resource_groups.list subscription {SUB} page 1", f"azure:{SCOPE}"]
+    assert report.problems[0].reason.startswith("401 ExpiredAuthenticationToken")
+    assert len(replay.requests) == 1  # no use asking the other listings with the same token
+    assert _all_active(store) == before
