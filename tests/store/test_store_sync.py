@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from cmdb.connectors.base import Event, ScopeDone
 from cmdb.connectors.files import FileConnector
+from cmdb.errors import ConnectorError
 from cmdb.store import ChangeFilter, CIFilter, RelFilter, Store
 from cmdb.sync import SyncEngine
 
@@ -117,3 +122,35 @@ def test_a_restored_line_brings_its_ci_back(store: Store, tmp_path: Path, clock:
     service = store.get_cis(["svc-checkout"])["svc-checkout"]
     assert (service.lifecycle_state, service.stale_since) == ("active", None)
     assert {r.lifecycle_state for r in store.relationships(["svc-checkout"], "out", include_inactive=True)} == {"active"}
+
+
+class CrashingConnector:
+    """The file connector's sweep, cut short by the source failing mid-way (a real Connector)."""
+
+    source = "file"
+
+    def __init__(self, path: Path) -> None:
+        self.inner = FileConnector([path])
+
+    def sweep(self) -> Iterator[Event]:
+        for event in self.inner.sweep():
+            if isinstance(event, ScopeDone):
+                raise ConnectorError("the source went away mid-sweep")
+            yield event
+
+
+def test_a_crash_mid_sync_keeps_the_last_committed_state(store: Store, tmp_path: Path, clock: Any) -> None:
+    path = tmp_path / "estate.yaml"
+    engine = SyncEngine(store, clock=clock)
+    write(path)
+    first = engine.run(FileConnector([path]))
+    before = {c.id: c for c in store.iter_cis()}
+    clock.advance(hours=1)
+    write(path, owner="team-platform", service=False)
+    with pytest.raises(ConnectorError):
+        engine.run(CrashingConnector(path))
+    assert {c.id: c for c in store.iter_cis()} == before
+    assert [c.sync_id for c in store.iter_changes(ChangeFilter())] == [first.run.sync_id] * 5
+    runs = store.sync_runs(source="file")
+    assert [r.status for r in runs] == ["failed", "complete"]
+    assert "the source went away" in runs[0].errors[0]
