@@ -88,7 +88,8 @@ class _Sweep:
     # --- reading ------------------------------------------------------------
     def project_of(self, asset: Mapping[str, Any]) -> str:
         if asset.get("asset_type") == PROJECT:
-            data = (asset.get("resource") or {}).get("data") or {}
+            resource = asset.get("resource")
+            data = resource.get("data") if isinstance(resource, dict) else None
             if isinstance(data, dict) and data.get("projectId"):
                 return str(data["projectId"])
         project = asset_project(asset)
@@ -141,6 +142,10 @@ class _Sweep:
         except RecordError as exc:
             self.incomplete.setdefault(scope, "an asset could not be read")
             yield Problem(where, exc.reason, name)
+            return
+        except (TypeError, ValueError, AttributeError) as exc:  # a field only the cross-asset links read
+            self.incomplete.setdefault(scope, "an asset could not be read")
+            yield Problem(where, f"malformed {asset.get('asset_type')}: {exc}", name)
             return
         for item in done:
             batch = batches.setdefault(item.ci.scope, Batch(item.ci.scope))

@@ -119,7 +119,8 @@ def asset_project(asset: Mapping[str, Any]) -> str:
 
 def project_number(asset: Mapping[str, Any]) -> str:
     """The project number from an asset's ancestors (``projects/123...``), or ""."""
-    for ancestor in asset.get("ancestors") or ():
+    ancestors = asset.get("ancestors")
+    for ancestor in ancestors if isinstance(ancestors, list) else ():
         if isinstance(ancestor, str) and ancestor.startswith("projects/"):
             return ancestor.split("/", 1)[1]
     return ""

@@ -319,3 +319,24 @@ def test_folder_sweep_has_one_scope_per_project(server: ReplayServer, engine: Sy
     assert uploads.scope == "gcp:acme-shop-dev" and uploads.attributes["public_members"] == ["allAuthenticatedUsers"]
     assert cis["//compute.googleapis.com/projects/acme-shop-dev/global/networks/default"].scope == "gcp:acme-shop-dev"
     assert cis["//storage.googleapis.com/acme-shop-static"].scope == SCOPE
+
+
+def test_export_lines_of_the_wrong_shape_are_reported_one_by_one(engine: SyncEngine, store: SqliteStore, tmp_path: Path) -> None:
+    import json
+
+    lines = (DATA / "export_resource.jsonl").read_text().splitlines()
+    web1 = json.loads(next(line for line in lines if "/instances/web-1" in line))
+    web1["resource"]["data"]["metadata"] = "enable-oslogin=TRUE"
+    odd = [
+        {"name": 5, "asset_type": "compute.googleapis.com/Instance", "ancestors": 7, "resource": "x"},
+        {"name": "//cloudresourcemanager.googleapis.com/projects/1", "asset_type": "cloudresourcemanager.googleapis.com/Project", "resource": "x"},
+        web1,
+        [1, 2],
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join([*(json.dumps(o) for o in odd), *(line for line in lines if "/instances/web-1" not in line)]) + "\n")
+    report = engine.run(GcpExportConnector([path]))
+    where = sorted(p.location for p in report.problems if p.location.startswith(str(path)))
+    assert where == [f"{path}:{n}" for n in (1, 2, 3, 4)]
+    assert not report.run.scopes[SCOPE]
+    assert f"{COMPUTE}/zones/europe-west1-b/instances/web-2" in all_cis(store)
