@@ -14,7 +14,7 @@ The graph::
     (:Observation {key, source, ci_id, scope, fingerprint, last_seen})
                                          what one source last reported of one CI
     (:Change {seq, at, kind, ci_id, ...}) (:SyncRun {sync_id, ...}) (:Counter {name, value})
-    (:Document {key: kind \x1f name, kind, name, body})
+    (:Document {key: kind \\x1f name, kind, name, body})
 
 Relationships are real Neo4j relationships, typed by their CMDB type, so that a
 person can write ``MATCH (a)-[:DEPENDS_ON]->(b)`` and the server expands by
@@ -34,6 +34,14 @@ APOC, no ``CALL {} IN TRANSACTIONS``, no ``SHORTEST k``. Full-text search uses a
 full-text index when the server can create one and a ``CONTAINS`` scan over a
 normalised text property otherwise (ArcadeDB); both match the same thing:
 every search term is the prefix of a word of the id, name or tags.
+
+Walks are breadth-first, one query per level over the whole frontier (as in
+the SQLite store): the depth and result bounds hold exactly, the path to each
+hit comes for free, and no variable-length pattern can blow up on a hub.
+Times are stored as fixed-width UTC ISO strings, which compare as times do on
+every server (and as the SQLite store's do). The explicit transaction of
+``transaction()`` is not retried by the driver: a transient failure there fails
+the run, which leaves the last committed state, and the caller may run it again.
 """
 
 from __future__ import annotations
@@ -506,20 +514,17 @@ class Neo4jStore:
             if target in _SCHEMA_READY:
                 self.fulltext = _SCHEMA_READY[target]
                 return
-        statements = [*_CONSTRAINTS, *_INDEXES]
-        statements += [_fill(_REL_CONSTRAINT, lower=t.lower(), type=t) for t in _rel_types(None)[1:].split("|")]
-        for statement in statements:
+        for statement in (*_CONSTRAINTS, *_INDEXES):
+            with self._errors("creating the schema"):
+                self._driver.execute_query(_cypher(statement), database_=self.database, bookmark_manager_=self._bookmarks)
+        for rel_type in _rel_types(None)[1:].split("|"):
+            statement = _fill(_REL_CONSTRAINT, lower=rel_type.lower(), type=rel_type)
             try:
-                with self._errors("creating the schema"):
-                    self._driver.execute_query(
-                        _cypher(statement), database_=self.database, bookmark_manager_=self._bookmarks
-                    )
-            except StoreError as exc:
-                cause = exc.__cause__
-                if not isinstance(cause, neo4j_errors.ClientError) or statement.startswith("CREATE CONSTRAINT cmdb_ci"):
-                    raise
-                # An older server without relationship constraints, say: the MERGE still keys on (from, type, to).
-                log.warning("schema statement not supported by %s, skipped: %s (%s)", self.location, statement, exc)
+                self._driver.execute_query(_cypher(statement), database_=self.database, bookmark_manager_=self._bookmarks)
+            except neo4j_errors.ClientError as exc:
+                # A server before Neo4j 5.7 has no relationship uniqueness constraints;
+                # the MERGE between two bound CIs still keys on (from, type, to).
+                log.warning("%s cannot constrain %s relationships (%s): %s", self.location, rel_type, exc.code, exc.message)
         try:
             for statement in (_CREATE_FULLTEXT, _AWAIT_FULLTEXT):
                 self._driver.execute_query(_cypher(statement), database_=self.database, bookmark_manager_=self._bookmarks)
