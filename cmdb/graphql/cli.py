@@ -51,7 +51,7 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
         app.target = str(db)
     settings = ApiSettings()
     store = app.store
-    web = create_app(store, settings, engine=app.engine())
+    web = create_app(store, settings, engine=app.engine(), freeze_gc=True)
     tokens = len(TokenBook.from_settings(settings))
     url = f"http://{host if host not in ('0.0.0.0', '::') else 'localhost'}:{port}/graphql"
     console.print(f"serving {store.location} at [bold]{url}[/] (GraphiQL: open it in a browser)", highlight=False)
