@@ -10,6 +10,7 @@ import pytest
 
 from cmdb.connectors.aws import AwsConnector
 from cmdb.connectors.base import Problem
+from cmdb.errors import ConnectorError
 from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
 
@@ -99,3 +100,35 @@ def test_an_unreachable_region_is_incomplete_while_the_others_complete(
     assert states == {here.arn("instance", here.ids["web2"]): "stale",  # its region was swept completely
                       there.arn("instance", there.ids["web2"]): "active",
                       there.arn("vpc", there.ids["vpc"]): "active"}
+
+
+def test_a_role_that_cannot_be_assumed_leaves_its_account_incomplete(
+    aws_env: str, engine: SyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iam = boto3.client("iam")
+    iam.create_user(UserName="no-hops")
+    iam.put_user_policy(UserName="no-hops", PolicyName="no-assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                      {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"}],
+    }))
+    key = iam.create_access_key(UserName="no-hops")["AccessKey"]
+    moto_post(aws_env, "/moto-api/reset-auth", b"0")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    role = "arn:aws:iam::111111111111:role/cmdb-reader"
+
+    report = engine.run(AwsConnector(regions=[REGION], assume_roles=[role], include_caller=False))
+
+    assert report.run.scopes == {"aws:111111111111:global": False, f"aws:111111111111:{REGION}": False}
+    (problem,) = [p for p in report.problems if p.location == "aws:111111111111/sts"]
+    assert problem.reason.startswith(f"cannot assume {role}: AccessDenied")
+    assert report.counts["created"] == 0
+
+
+def test_no_credentials_at_all_is_one_clear_error(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(ConnectorError, match="no AWS credentials found") as caught:
+        list(AwsConnector(regions=[REGION]).sweep())
+    assert "--profile" in caught.value.hint
