@@ -251,3 +251,27 @@ def _retired_referenced(ctx: CheckContext, params: dict[str, Any], cis: Sequence
             more = f" and {len(users) - 3} more" if len(users) > 3 else ""
             found[ci.id] = f"{ci.lifecycle_state}, still needed by {', '.join(users[:3])}{more}"
     return found
+
+
+def mutable_images(images: Any) -> list[str]:
+    """Images pinned neither by digest nor by a tag other than ``latest``."""
+    found: list[str] = []
+    for image in images or []:
+        text = str(image)
+        if "@sha256:" in text:
+            continue
+        last = text.rsplit("/", 1)[-1]
+        tag = last.split(":", 1)[1] if ":" in last else ""
+        if not tag or tag == "latest":
+            found.append(text)
+    return found
+
+
+@check("mutable_image_tag")
+def _mutable_image_tag(ctx: CheckContext, params: dict[str, Any], cis: Sequence[CI]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for ci in cis:
+        loose = mutable_images(ci.attributes.get("images"))
+        if loose:
+            found[ci.id] = "image not pinned (no tag, or :latest): " + ", ".join(loose[:3])
+    return found

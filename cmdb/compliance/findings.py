@@ -48,6 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FINDING_KIND = "compliance.finding"
+INDEX_KIND = "compliance.finding_index"  # ci id -> keys of its findings, for lookups by CI
 WAIVER_KIND = "compliance.waiver"
 EVALUATION_KIND = "compliance.evaluation"
 BATCH = 2000
@@ -338,6 +339,7 @@ def evaluate(
             before.resolved_at = at
             report.resolved.append(before)
             store.put_document(FINDING_KIND, key, before.to_doc())
+        _update_index(store, set(stored) | set(firing))
         report.seconds = time.monotonic() - started
         store.put_document(EVALUATION_KIND, at.isoformat(), report.summary())
     log.info(
@@ -351,6 +353,30 @@ def evaluate(
         len(report.waived),
     )
     return report
+
+
+def _update_index(store: Store, keys: Iterable[str]) -> None:
+    by_ci: dict[str, list[str]] = {}
+    for key in keys:
+        by_ci.setdefault(key.split("|", 1)[1], []).append(key)
+    current = {ci_id: doc.get("keys", []) for ci_id, doc in store.list_documents(INDEX_KIND)}
+    for ci_id, found in by_ci.items():
+        found.sort()
+        if current.get(ci_id) != found:
+            store.put_document(INDEX_KIND, ci_id, {"keys": found})
+
+
+def _documents(store: Store, ci_ids: set[str] | None) -> Iterable[tuple[str, dict[str, Any]]]:
+    """Finding documents, all of them or (through the index) those of ``ci_ids``."""
+    if ci_ids is None or len(ci_ids) > 2000:
+        yield from store.list_documents(FINDING_KIND)
+        return
+    for ci_id in sorted(ci_ids):
+        index = store.get_document(INDEX_KIND, ci_id)
+        for key in (index or {}).get("keys", []):
+            doc = store.get_document(FINDING_KIND, key)
+            if doc is not None:
+                yield key, doc
 
 
 def list_findings(
@@ -374,7 +400,7 @@ def list_findings(
     floor = severity_rank(min_severity) if min_severity else -1
     waivers = _waivers(store)
     found: list[Finding] = []
-    for key, doc in store.list_documents(FINDING_KIND):
+    for key, doc in _documents(store, cis):
         if cis is not None and doc.get("ci_id") not in cis:
             continue
         finding = Finding.from_doc(doc)

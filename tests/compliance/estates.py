@@ -91,6 +91,14 @@ def misconfigured_estate() -> list[dict[str, Any]]:
         aws_ci(f"arn:aws:iam::{ACCOUNT}:role/ci-deployer-ok", "aws.iam.role", "ci-deployer-ok", {"trusted_principals": ["arn:aws:iam::444455556666:root", "ec2.amazonaws.com"]}, region=""),
         _bad("network.lb-without-tls", aws_ci(arn("elasticloadbalancing", "loadbalancer/app/web-plain/50dc6c495c0c9188"), "aws.elbv2.load_balancer", "web-plain", {"lb_type": "application", "scheme": "internet-facing", "listeners": [{"protocol": "HTTP", "port": 80}]})),
         aws_ci(arn("elasticloadbalancing", "loadbalancer/app/web-ok/50dc6c495c0c9189"), "aws.elbv2.load_balancer", "web-ok", {"lb_type": "application", "scheme": "internet-facing", "listeners": [{"protocol": "HTTP", "port": 80}, {"protocol": "HTTPS", "port": 443}]}),
+        _bad("k8s.mutable-image-tag", {
+            "id": "prod-eu/web/Deployment/shop", "type": "k8s.deployment", "provider": "kubernetes", "owner": "team-web",
+            "attributes": {"replicas": 3, "images": ["registry.example.com/shop:latest", "envoyproxy/envoy:v1.31.2"]},
+        }),
+        {
+            "id": "prod-eu/web/Deployment/shop-ok", "type": "k8s.deployment", "provider": "kubernetes", "owner": "team-web",
+            "attributes": {"replicas": 3, "images": ["registry.example.com/shop:1.4.2", "registry.example.com:5000/cart@sha256:" + "ab" * 32]},
+        },
         _bad("governance.missing-owner", aws_ci(arn("ec2", "instance/i-0noowner000000001"), "aws.ec2.instance", "orphan", {"instance_type": "t3.micro"}, owner="")),
         aws_ci(arn("ec2", "instance/i-0tagged0000000001"), "aws.ec2.instance", "tagged-ok", {"instance_type": "t3.micro"}, owner="", tags={"Owner": "team-web"}),
     ]
