@@ -30,6 +30,7 @@ __all__ = [
     "host_of",
     "items",
     "tag_dict",
+    "why",
 ]
 
 GLOBAL = "global"
@@ -108,6 +109,12 @@ class Out:
         self.tag_map = tag_map
         self.cis: list[CI] = []
         self.rels: list[Relationship] = []
+        #: records the unit could not read while it read the rest: (what, why, ci_id)
+        self.failures: list[tuple[str, str, str]] = []
+
+    def failed(self, what: str, why: str, ci_id: str = "") -> None:
+        """One record could not be read: it is left out, and the scope's sweep is incomplete."""
+        self.failures.append((what, why, ci_id))
 
     def ci(
         self,
@@ -227,3 +234,13 @@ def host_of(value: str) -> str:
     if "@" in value:
         value = value.rsplit("@", 1)[1]
     return value.split("/", 1)[0].split(":", 1)[0].lower()
+
+
+def why(exc: BaseException) -> str:
+    """One line saying what an AWS call failed with (error code, operation, message)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        error = response.get("Error", {})
+        operation = getattr(exc, "operation_name", "")
+        return f"{error.get('Code', 'Error')} in {operation}: {error.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"

@@ -33,7 +33,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 
 from cmdb.connectors.aws import apps, data, ec2, edge, iam
-from cmdb.connectors.aws.base import GLOBAL, Client, Context, Index, Out, Place, Unit
+from cmdb.connectors.aws.base import GLOBAL, Client, Context, Index, Out, Place, Unit, why
 from cmdb.connectors.aws.tagmap import TagMap
 from cmdb.connectors.base import Batch, Event, Problem, ScopeDone
 from cmdb.errors import ConnectorError
@@ -193,7 +193,7 @@ class AwsConnector:
                 )
                 assumed_account, assumed_partition = self._identity(session)
             except (ClientError, BotoCoreError) as exc:
-                reason = f"cannot assume {role_arn}: {_why(exc)}"
+                reason = f"cannot assume {role_arn}: {why(exc)}"
                 scopes = [ScopeDone(f"aws:{role_account}:{r}", False, reason) for r in [GLOBAL, *(self.regions or [])]]
                 yield Problem(f"aws:{role_account}/sts", reason), scopes
                 continue
@@ -240,7 +240,7 @@ class AwsConnector:
         try:
             regions = self._region_names(acct)
         except (ClientError, BotoCoreError) as exc:
-            reason = f"cannot list the enabled regions: {_why(exc)}"
+            reason = f"cannot list the enabled regions: {why(exc)}"
             yield Problem(f"aws:{acct.account}/ec2:DescribeRegions", reason)
             global_sweep.failures.append(reason)
             regions = []
@@ -277,7 +277,7 @@ class AwsConnector:
             except (ClientError, BotoCoreError) as exc:
                 if isinstance(exc, _UNREACHABLE) and endpoint:
                     self._unreachable.add(endpoint)
-                reason = _why(exc)
+                reason = why(exc)
                 log.warning("aws: %s failed: %s", where, reason)
                 sweep.failures.append(f"{service}:{name} {reason}")
                 yield Problem(where, reason)
@@ -288,6 +288,10 @@ class AwsConnector:
                 sweep.failures.append(f"{service}:{name} {reason}")
                 yield Problem(where, reason)
                 continue
+            for what, cause, ci_id in out.failures:
+                log.warning("aws: %s: %s: %s", where, what, cause)
+                sweep.failures.append(f"{service}:{name} {what}: {cause}")
+                yield Problem(f"{where}/{what}", cause, ci_id)
             elapsed = time.monotonic() - started
             self.timings[(ctx.place.scope, f"{service}:{name}")] = elapsed
             log.info("aws: %s: %d CIs, %d relationships in %.2fs", where, len(out.cis), len(out.rels), elapsed)
@@ -299,11 +303,3 @@ class AwsConnector:
                     out.cis[start : start + BATCH_SIZE],
                     out.rels[start : start + BATCH_SIZE],
                 )
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        operation = getattr(exc, "operation_name", "")
-        return f"{error.get('Code', 'Error')} in {operation}: {error.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from cmdb.connectors.aws.base import Context, Out, items, tag_dict
+from cmdb.connectors.aws.base import Context, Out, items, tag_dict, why
 
 __all__ = ["GLOBAL_UNITS", "UNITS", "bucket_aliases"]
 
@@ -272,68 +272,75 @@ def buckets(ctx: Context, out: Out) -> None:
     for bucket in items(client, "list_buckets", "Buckets[]"):
         name = bucket["Name"]
         arn = ctx.place.arn("s3", name, region="", account="")
-        location = client.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
-        if location == "EU":
-            location = "eu-west-1"
-        regional = ctx.client("s3", location)
         try:
-            tags = tag_dict(regional.get_bucket_tagging(Bucket=name).get("TagSet"))
-        except ClientError as exc:
-            if not _absent(exc, "NoSuchTagSet", "NoSuchTagSetError"):
-                raise
-            tags = {}
-        try:
-            status = regional.get_bucket_policy_status(Bucket=name).get("PolicyStatus") or {}
-            policy_public = bool(status.get("IsPublic", False))
-        except ClientError as exc:
-            if not _absent(exc, "NoSuchBucketPolicy"):
-                raise
-            policy_public = False
-        try:
-            block = regional.get_public_access_block(Bucket=name).get("PublicAccessBlockConfiguration") or {}
-        except ClientError as exc:
-            if not _absent(exc, "NoSuchPublicAccessBlockConfiguration"):
-                raise
-            block = {}
-        flags = {k: bool(block.get(k, False)) for k in
-                 ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")}
-        try:
-            rules = (regional.get_bucket_encryption(Bucket=name).get("ServerSideEncryptionConfiguration") or {}).get(
-                "Rules", []
-            )
-        except ClientError as exc:
-            if not _absent(exc, "ServerSideEncryptionConfigurationNotFoundError"):
-                raise
-            rules = []  # AWS applies SSE-S3 (AES256) to every bucket without a rule of its own
-        default = next((r.get("ApplyServerSideEncryptionByDefault") or {} for r in rules), {})
-        versioning = regional.get_bucket_versioning(Bucket=name).get("Status") or "Disabled"
-        acl = regional.get_bucket_acl(Bucket=name)
-        acl_public = any((g.get("Grantee") or {}).get("URI") in _PUBLIC_GRANTEES for g in acl.get("Grants", []))
-        public = (policy_public and not flags["RestrictPublicBuckets"]) or (acl_public and not flags["IgnorePublicAcls"])
-        aliases = bucket_aliases(name, location)
-        out.ci(
-            arn,
-            "aws.s3.bucket",
-            name,
-            tags=tags,
-            region=location,
-            aliases=aliases,
-            attributes={
-                "bucket_name": name,
-                "public": public,
-                "policy_public": policy_public,
-                "acl_public": acl_public,
-                "encrypted": True,
-                "encryption_algorithm": default.get("SSEAlgorithm", "AES256"),
-                "kms_key_id": default.get("KMSMasterKeyID", ""),
-                "versioning": versioning,
-                "block_public_access": all(flags.values()),
-                "public_access_block": flags,
-                "region": location,
-                "creation_date": _iso(bucket.get("CreationDate")),
-            },
+            _bucket(ctx, out, client, bucket, name, arn)
+        except ClientError as exc:  # one bucket's policy may deny us its settings: the others go on
+            out.failed(f"bucket {name}", why(exc), arn)
+
+
+def _bucket(ctx: Context, out: Out, client: Any, bucket: dict[str, Any], name: str, arn: str) -> None:
+    location = client.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
+    if location == "EU":
+        location = "eu-west-1"
+    regional = ctx.client("s3", location)
+    try:
+        tags = tag_dict(regional.get_bucket_tagging(Bucket=name).get("TagSet"))
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchTagSet", "NoSuchTagSetError"):
+            raise
+        tags = {}
+    try:
+        status = regional.get_bucket_policy_status(Bucket=name).get("PolicyStatus") or {}
+        policy_public = bool(status.get("IsPublic", False))
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchBucketPolicy"):
+            raise
+        policy_public = False
+    try:
+        block = regional.get_public_access_block(Bucket=name).get("PublicAccessBlockConfiguration") or {}
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchPublicAccessBlockConfiguration"):
+            raise
+        block = {}
+    flags = {k: bool(block.get(k, False)) for k in
+             ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")}
+    try:
+        rules = (regional.get_bucket_encryption(Bucket=name).get("ServerSideEncryptionConfiguration") or {}).get(
+            "Rules", []
         )
-        ctx.index.add(arn, arn, *aliases)
+    except ClientError as exc:
+        if not _absent(exc, "ServerSideEncryptionConfigurationNotFoundError"):
+            raise
+        rules = []  # AWS applies SSE-S3 (AES256) to every bucket without a rule of its own
+    default = next((r.get("ApplyServerSideEncryptionByDefault") or {} for r in rules), {})
+    versioning = regional.get_bucket_versioning(Bucket=name).get("Status") or "Disabled"
+    acl = regional.get_bucket_acl(Bucket=name)
+    acl_public = any((g.get("Grantee") or {}).get("URI") in _PUBLIC_GRANTEES for g in acl.get("Grants", []))
+    public = (policy_public and not flags["RestrictPublicBuckets"]) or (acl_public and not flags["IgnorePublicAcls"])
+    aliases = bucket_aliases(name, location)
+    out.ci(
+        arn,
+        "aws.s3.bucket",
+        name,
+        tags=tags,
+        region=location,
+        aliases=aliases,
+        attributes={
+            "bucket_name": name,
+            "public": public,
+            "policy_public": policy_public,
+            "acl_public": acl_public,
+            "encrypted": True,
+            "encryption_algorithm": default.get("SSEAlgorithm", "AES256"),
+            "kms_key_id": default.get("KMSMasterKeyID", ""),
+            "versioning": versioning,
+            "block_public_access": all(flags.values()),
+            "public_access_block": flags,
+            "region": location,
+            "creation_date": _iso(bucket.get("CreationDate")),
+        },
+    )
+    ctx.index.add(arn, arn, *aliases)
 
 
 UNITS = [

@@ -132,3 +132,38 @@ def test_no_credentials_at_all_is_one_clear_error(aws_env: str, monkeypatch: pyt
     with pytest.raises(ConnectorError, match="no AWS credentials found") as caught:
         list(AwsConnector(regions=[REGION]).sweep())
     assert "--profile" in caught.value.hint
+
+
+def test_one_unreadable_bucket_is_left_as_it_was_while_the_others_update(
+    aws_env: str, engine: SyncEngine, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for name in ("acme-open", "acme-locked"):
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "Owner", "Value": "team-a"}]})
+    iam = boto3.client("iam")
+    iam.create_user(UserName="scanner")
+    iam.put_user_policy(UserName="scanner", PolicyName="not-that-bucket", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                      {"Effect": "Deny", "Action": "s3:GetBucketTagging", "Resource": "arn:aws:s3:::acme-locked"}],
+    }))
+    key = iam.create_access_key(UserName="scanner")["AccessKey"]
+    engine.run(AwsConnector(regions=[REGION]))
+    for name in ("acme-open", "acme-locked"):
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "Owner", "Value": "team-b"}]})
+
+    moto_post(aws_env, "/moto-api/reset-auth", b"0")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    report = engine.run(AwsConnector(regions=[REGION]))
+
+    scope = f"aws:{ACCOUNT}:global"
+    assert report.run.scopes[scope] is False
+    (problem,) = [p for p in report.problems if "/s3:" in p.location]
+    assert problem.location == f"{scope}/s3:buckets/bucket acme-locked"
+    assert problem.reason.startswith("AccessDenied in GetBucketTagging") and problem.ci_id == "arn:aws:s3:::acme-locked"
+    found = store.get_cis(["arn:aws:s3:::acme-open", "arn:aws:s3:::acme-locked"])
+    assert found["arn:aws:s3:::acme-open"].owner == "team-b"
+    assert found["arn:aws:s3:::acme-locked"].owner == "team-a"  # as it was: not blanked, not stale
+    assert found["arn:aws:s3:::acme-locked"].lifecycle_state == "active"
