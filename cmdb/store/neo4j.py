@@ -124,7 +124,7 @@ _CI_LIST = (
 _CI_COUNT = "MATCH (n:CI) WHERE {where} RETURN count(n) AS c"
 _CI_SEARCH_FULLTEXT = (
     f"CALL db.index.fulltext.queryNodes('{_FULLTEXT_INDEX}', $query) YIELD node, score "
-    "RETURN properties(node) AS p ORDER BY score DESC, node.id LIMIT $limit"
+    "RETURN properties(node) AS p ORDER BY score DESC, size(node.search_text), node.id LIMIT $limit"
 )
 _CI_SEARCH_SCAN = (
     "MATCH (n:CI) WHERE {where} "
@@ -681,7 +681,9 @@ class Neo4jStore:
             return []
         limit = max(0, min(limit, MAX_PAGE))
         if self.fulltext:
-            query = " AND ".join(f"{word}*" for word in words)  # words are letters and digits only
+            # Lucene: every word must start a word of the text; a whole-word match ranks higher.
+            # The words are letters and digits only, so nothing in them is Lucene syntax.
+            query = " AND ".join(f"({word}^2 OR {word}*)" for word in words)
             rows = self._read(_CI_SEARCH_FULLTEXT, {"query": query, "limit": limit})
         else:
             where, params = self._where(CIFilter(text=text))

@@ -25,7 +25,7 @@ def test_open_store_routes_bolt_and_neo4j_uris(bolt_target: BoltTarget, bolt: Ne
     put(bolt, [ci("vm-1")])
     bolt.close()
     for scheme in ("bolt", "neo4j"):  # neo4j:// routes, through a one-server "cluster" here
-        uri = scheme + bolt_target.uri.removeprefix("bolt")
+        uri = f"{scheme}://{bolt_target.uri.split('://', 1)[1]}"
         settings = Settings(
             neo4j_uri=uri,
             neo4j_user=bolt_target.user,
