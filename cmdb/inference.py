@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 LOOKUP_BATCH = 5000
 _LIVE = ("planned", "provisioned", "active", "optimise")
-_COMPUTE_TARGETS = ("aws.ec2.instance", "gcp.compute.instance", "azure.compute.vm")
+_COMPUTE_TARGETS = ("aws.ec2.instance", "gcp.compute.instance", "azure.compute.vm", "azure.compute.vmss_vm")
 _CLUSTER_TARGETS = ("aws.eks.cluster", "gcp.container.cluster", "azure.aks.cluster")
 _WORKLOADS = ("k8s.deployment", "k8s.statefulset", "k8s.daemonset", "k8s.replicaset", "k8s.pod")
 _COVERED_BY_OWNER = ("ReplicaSet/", "StatefulSet/", "DaemonSet/")

@@ -96,7 +96,7 @@ def cloud_estate() -> dict[str, Any]:
         {"id": f"{GCP}/global/urlMaps/shop-static", "type": "gcp.compute.url_map", "provider": "gcp",
          "attributes": {"default_service": f"{GCP}/global/backendBuckets/shop-static",
                         "default_url_redirect": "https://storage.googleapis.com/shop-static/index.html"}},
-        {"id": AZ_VM, "type": "azure.compute.vm", "provider": "azure", "aliases": [f"azure://{AZ_VM}"]},
+        {"id": AZ_VM, "type": "azure.compute.vmss_vm", "provider": "azure", "aliases": [f"azure://{AZ_VM}"]},
         {"id": AKS_ID, "type": "azure.aks.cluster", "provider": "azure", "aliases": ["aks-prod", AKS_HOST]},
         {"id": AZ_SQL, "type": "azure.sql.server", "provider": "azure", "aliases": ["orders-sql.database.windows.net"]},
     ]  # fmt: skip
