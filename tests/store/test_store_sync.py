@@ -18,7 +18,7 @@ ESTATE = """\
 defaults: {{provider: onprem, environment: production}}
 cis:
   - {{id: srv-lon1-001, type: hardware.server, name: lon1-db-01, owner: {owner}, tags: {{rack: A3}},
-     attributes: {{serial_number: CZ2341, cpu_cores: 32}}, aliases: [CZ2341]}}
+     attributes: {{serial_number: CZ2341, cpu_cores: {cores}}}, aliases: [CZ2341]}}
   - {{id: app-payments, type: app.application, name: payments, owner: team-payments,
      attributes: {{language: java, version: "4.2"}}}}
 {service}relationships:
@@ -33,9 +33,11 @@ SERVICE_REL = """\
 """
 
 
-def write(path: Path, *, owner: str = "team-data", service: bool = True) -> None:
+def write(path: Path, *, owner: str = "team-data", cores: int = 32, service: bool = True) -> None:
     path.write_text(
-        ESTATE.format(owner=owner, service=SERVICE if service else "", service_rel=SERVICE_REL if service else ""),
+        ESTATE.format(
+            owner=owner, cores=cores, service=SERVICE if service else "", service_rel=SERVICE_REL if service else ""
+        ),
         encoding="utf-8",
     )
 
@@ -72,17 +74,19 @@ def test_syncing_a_file_creates_updates_and_marks_stale(store: Store, tmp_path: 
     assert store.get_cis(["app-payments"])["app-payments"].last_seen == clock.now
 
     clock.advance(hours=1)
-    write(path, owner="team-platform")
+    write(path, owner="team-platform", cores=48)
     changed = engine.run(FileConnector([path]))
     assert changed.counts["updated"] == 1
     records = list(store.iter_changes(ChangeFilter(sync_id=changed.run.sync_id)))
-    assert [(r.kind, r.ci_id, r.field, r.before, r.after) for r in records] == [
-        ("ci.updated", "srv-lon1-001", "owner", "team-data", "team-platform")
+    assert sorted((r.kind, r.ci_id, r.field, r.before, r.after) for r in records) == [
+        ("ci.updated", "srv-lon1-001", "attributes.cpu_cores", 32, 48),
+        ("ci.updated", "srv-lon1-001", "owner", "team-data", "team-platform"),
     ]
-    assert store.get_cis(["srv-lon1-001"])["srv-lon1-001"].owner == "team-platform"
+    server = store.get_cis(["srv-lon1-001"])["srv-lon1-001"]
+    assert (server.owner, server.attributes["cpu_cores"]) == ("team-platform", 48)
 
     clock.advance(hours=1)
-    write(path, owner="team-platform", service=False)  # the service's lines were removed from the file
+    write(path, owner="team-platform", cores=48, service=False)  # the service's lines were removed from the file
     removed = engine.run(FileConnector([path]))
     assert (removed.counts["stale"], removed.counts["relationships_removed"]) == (1, 1)
     service = store.get_cis(["svc-checkout"])["svc-checkout"]
