@@ -187,12 +187,10 @@ class _ClusterSweep:
         self.problems: list[Problem] = []
         self.cis: dict[str, CI] = {}
         self.rels: list[Relationship] = []
-        self.listed: set[str] = set()  # kinds listed in full
         # in memory only, for this sweep: ConfigMap (namespace, name) -> key -> hosts its value names
         self.config_hosts: dict[tuple[str, str], dict[str, list[str]]] = {}
         self.pods_by_owner: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         self.pod_labels: dict[str, dict[tuple[str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
-        self.pods_in: dict[str, set[str]] = defaultdict(set)
 
     # --- ids -----------------------------------------------------------------
     def id(self, kind: str, name: str, namespace: str = "") -> str:
@@ -228,7 +226,6 @@ class _ClusterSweep:
                     items.extend(found)
                     page += 1
                     if not token:
-                        self.listed.add(listing.kind)
                         return items
             except Malformed as exc:
                 self.fail(f"{listing.path} page {page + 1}", str(exc))
@@ -249,7 +246,7 @@ class _ClusterSweep:
                 return call(**kwargs)
             except _API_ERRORS as exc:
                 status = getattr(exc, "status", None)
-                transient = status in _TRANSIENT or (status is None and not isinstance(exc, Malformed))
+                transient = status in _TRANSIENT or status is None  # None: no reply at all (connection, timeout)
                 if not transient or attempt == self.connector.retries:
                     raise
                 wait = _retry_after(exc, self.connector.retry_wait * 2**attempt)
@@ -268,11 +265,13 @@ class _ClusterSweep:
             raise Malformed(f"not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise Malformed(f"expected a List object, got {type(body).__name__}")
-        raw_items = body.get("items")
-        if raw_items is None:
-            raw_items = []
+        if "items" not in body:
+            raise Malformed(
+                f"expected a List object, got one without items (kind {_str(body.get('kind')) or 'unknown'})"
+            )
+        raw_items = body["items"] if body["items"] is not None else []
         if not isinstance(raw_items, list) or not isinstance(body.get("metadata", {}), dict):
-            raise Malformed("the List has no items array or no metadata object")
+            raise Malformed("the List's items is not an array or its metadata not an object")
         good: list[Json] = []
         for index, item in enumerate(raw_items):
             meta = _map(item.get("metadata")) if isinstance(item, dict) else {}
@@ -587,7 +586,6 @@ class _ClusterSweep:
         if owner and _str(owner.get("kind")) in _OWNER_KINDS:
             key = (namespace, _OWNER_KINDS[_str(owner["kind"])], _str(owner.get("name")))
             self.pods_by_owner[key].append(ci.id)
-        self.pods_in[namespace].add(ci.id)
         for pair in _str_map(meta.get("labels")).items():
             self.pod_labels[namespace][pair].add(ci.id)
 
@@ -605,7 +603,7 @@ class _ClusterSweep:
         meta, spec, status = _map(item["metadata"]), _map(item.get("spec")), _map(item.get("status"))
         facts = self.template(item)
         owner = next((_map(o) for o in _list(meta.get("ownerReferences")) if _map(o).get("controller")), {})
-        replicas = _int(spec.get("replicas"))
+        replicas = _int(spec.get("replicas", 1))
         ci = self.base(
             "replicaset",
             item,
@@ -655,7 +653,7 @@ class _ClusterSweep:
             ci = self.base(
                 kind,
                 item,
-                replicas=_int(spec.get("replicas")),
+                replicas=_int(spec.get("replicas", 1)),
                 ready_replicas=_int(status.get("readyReplicas")),
                 **common,
             )
