@@ -247,7 +247,7 @@ def lambda_functions(ctx: Context, out: Out) -> None:
             sg = ctx.place.ec2_arn("security-group", group_id)
             out.rel(arn, "SECURED_BY", sg, "VpcConfig.SecurityGroupIds[]", group_id)
         for source in events:
-            target = ctx.index.find(source)
+            target = ctx.index.find(source, ctx.place.region)
             if target:
                 out.rel(arn, "DEPENDS_ON", target, "EventSourceMappings[].EventSourceArn", source)
         for name in names:  # secret-looking names were left out above: their values are never read

@@ -70,35 +70,37 @@ class Place:
 class Index:
     """Names that resources of one account use to point at each other.
 
-    Endpoint hostnames, DNS names, bucket names, table names and ARNs, mapped
-    to the id of the CI they name. Units add to it; later units (CloudFront
-    origins, Route53 records, Lambda configuration) look names up in it.
-    Regional names (a table name) are kept per region.
+    Endpoint hostnames, DNS names, bucket and table names and ARNs, mapped to
+    the id of the CI they name, kept per region ("" for global names such as
+    bucket names). A regional unit looks names up in its own region and the
+    global ones only: regions are swept in parallel, so what another region
+    holds may or may not be known yet. Global units that run after every
+    region (CloudFront, Route53) look names up in all regions.
     """
 
     def __init__(self) -> None:
-        self._names: dict[str, str] = {}
+        self._names: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(name: str, region: str) -> str:
-        return f"{region}|{name.strip().rstrip('.').lower()}"
+    def _key(name: str) -> str:
+        return name.strip().rstrip(".").lower()
 
     def add(self, ci_id: str, *names: str, region: str = "") -> None:
         with self._lock:
             for name in names:
                 if name:
-                    self._names[self._key(name, region)] = ci_id
+                    self._names.setdefault(self._key(name), {})[region] = ci_id
 
-    def find(self, name: str, region: str = "") -> str | None:
-        """The CI a name (or a regional name, in ``region``) refers to, else None."""
-        name = name.strip()
-        if not name:
-            return None
-        found = self._names.get(self._key(name, ""))
-        if found is None and region:
-            found = self._names.get(self._key(name, region))
-        return found
+    def find(self, name: str, region: str | None = None) -> str | None:
+        """The CI a name refers to: in ``region`` or globally, or (``region=None``) anywhere."""
+        with self._lock:
+            found = self._names.get(self._key(name)) if name.strip() else None
+            if not found:
+                return None
+            if region is not None:
+                return found.get(region) or found.get("")
+            return found.get("") or found[min(found)]
 
 
 class Out:

@@ -52,6 +52,8 @@ GLOBAL_LAST: list[UnitSpec] = list(edge.GLOBAL_UNITS)
 """Global units that point at regional resources (CloudFront origins, DNS records)."""
 
 BATCH_SIZE = 2000
+_INDEXED_GLOBAL = frozenset({"s3:buckets"})
+"""Global units whose names regional units look up."""
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError)
 
 
@@ -244,14 +246,21 @@ class AwsConnector:
             yield Problem(f"aws:{acct.account}/ec2:DescribeRegions", reason)
             global_sweep.failures.append(reason)
             regions = []
+        # regional units link to what global ones found (functions to buckets): when those could
+        # not be read, links that were there may be missing, so nothing may go stale for it
+        unknown = [f"{f.split(' ', 1)[0]} failed, so links to what it lists are not known"
+                   for f in global_sweep.failures if f.split(" ", 1)[0] in _INDEXED_GLOBAL]
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cmdb-aws") as pool:
             futures: list[Future[_Sweep]] = [
                 pool.submit(self._sweep_region, acct, index, region) for region in regions
             ]
             for future in futures:  # in submission order: a stable order of batches
                 sweep = future.result()
+                sweep.failures.extend(unknown)
                 yield from sweep.events
                 yield sweep.done()
+                if sweep.failures:  # CloudFront origins and DNS records may point into it
+                    global_sweep.failures.append(f"region {sweep.place.region} incomplete, links into it not known")
         yield from self._run_units(global_ctx, global_sweep, GLOBAL_LAST)
         yield global_sweep.done()
         log.info("aws: account %s swept in %.1fs (%d regions)", acct.account, time.monotonic() - started, len(regions))

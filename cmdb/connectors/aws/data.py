@@ -87,7 +87,7 @@ def db_clusters(ctx: Context, out: Out) -> None:
                 "kms_key_id": cluster.get("KmsKeyId", ""),
             },
         )
-        ctx.index.add(arn, endpoint, reader)
+        ctx.index.add(arn, endpoint, reader, region=ctx.place.region)
         for member in member_list:
             instance = ctx.place.arn("rds", f"db:{member['DBInstanceIdentifier']}")
             members[member["DBInstanceIdentifier"]] = arn
@@ -134,7 +134,7 @@ def db_instances(ctx: Context, out: Out) -> None:
                 "kms_key_id": db.get("KmsKeyId", ""),
             },
         )
-        ctx.index.add(arn, address)
+        ctx.index.add(arn, address, region=ctx.place.region)
         for sg in db.get("VpcSecurityGroups", []):
             sg_arn = ctx.place.ec2_arn("security-group", sg["VpcSecurityGroupId"])
             out.rel(arn, "SECURED_BY", sg_arn, "VpcSecurityGroups[].VpcSecurityGroupId", sg["VpcSecurityGroupId"])
@@ -173,8 +173,7 @@ def dynamodb_tables(ctx: Context, out: Out) -> None:
                 "point_in_time_recovery": pitr,
             },
         )
-        ctx.index.add(arn, arn, stream)
-        ctx.index.add(arn, name, region=region)
+        ctx.index.add(arn, name, arn, stream, region=region)
 
 
 def cache_clusters(ctx: Context, out: Out) -> None:
@@ -211,7 +210,7 @@ def cache_clusters(ctx: Context, out: Out) -> None:
                 "at_rest_encryption": bool(cluster.get("AtRestEncryptionEnabled", False)),
             },
         )
-        ctx.index.add(arn, *endpoints)
+        ctx.index.add(arn, *endpoints, region=ctx.place.region)
         for group in cluster.get("SecurityGroups", []):
             sg = ctx.place.ec2_arn("security-group", group["SecurityGroupId"])
             out.rel(arn, "SECURED_BY", sg, "SecurityGroups[].SecurityGroupId", group["SecurityGroupId"])
@@ -251,7 +250,7 @@ def replication_groups(ctx: Context, out: Out) -> None:
                 "multi_az": group.get("MultiAZ", ""),
             },
         )
-        ctx.index.add(arn, primary, reader, config, *node_endpoints)
+        ctx.index.add(arn, primary, reader, config, *node_endpoints, region=ctx.place.region)
         for member in members:
             if member not in ctx.shared.get("cache_clusters", ()):
                 continue  # not (yet) a cluster of its own
@@ -272,6 +271,7 @@ def buckets(ctx: Context, out: Out) -> None:
     for bucket in items(client, "list_buckets", "Buckets[]"):
         name = bucket["Name"]
         arn = ctx.place.arn("s3", name, region="", account="")
+        ctx.index.add(arn, arn, name)  # known by name even when its settings cannot be read
         try:
             _bucket(ctx, out, client, bucket, name, arn)
         except ClientError as exc:  # one bucket's policy may deny us its settings: the others go on

@@ -97,7 +97,7 @@ def load_balancers(ctx: Context, out: Out) -> None:
                 "public": lb.get("Scheme") == "internet-facing",
             },
         )
-        ctx.index.add(arn, dns)
+        ctx.index.add(arn, dns, region=ctx.place.region)
         for zone in zones:
             if zone.get("SubnetId"):
                 subnet = ctx.place.ec2_arn("subnet", zone["SubnetId"])
@@ -192,7 +192,7 @@ def classic_load_balancers(ctx: Context, out: Out) -> None:
                 "public": lb.get("Scheme") == "internet-facing",
             },
         )
-        ctx.index.add(arn, dns)
+        ctx.index.add(arn, dns, region=ctx.place.region)
         for instance_id in instance_ids:
             out.rel(arn, "ROUTES_TO", ctx.place.ec2_arn("instance", instance_id), "Instances[].InstanceId", instance_id)
         for subnet_id in lb.get("Subnets", []):
