@@ -12,6 +12,7 @@ Rules (dependent -> what it needs)::
     (:k8s.cluster)-[:RUNS_ON]->(:EKS | GKE | AKS cluster)               kubeconfig server host = cluster endpoint
     (:k8s.service | k8s.ingress)-[:ROUTES_TO]->(:cloud load balancer)   status.loadBalancer.ingress hostname / IP
     (:k8s workload)-[:DEPENDS_ON]->(:managed database or cache)         env values, ConfigMap data name its endpoint
+                                                                        (or a Service / DNS record that stands for it)
     (:k8s.service ExternalName)-[:DEPENDS_ON]->(:database or cache)     spec.externalName
     (:CDN | URL map)-[:DEPENDS_ON]->(:bucket)                           an origin names a bucket host
 
@@ -46,6 +47,7 @@ _LIVE = ("planned", "provisioned", "active", "optimise")
 _COMPUTE_TARGETS = ("aws.ec2.instance", "gcp.compute.instance", "azure.compute.vm", "azure.compute.vmss_vm")
 _CLUSTER_TARGETS = ("aws.eks.cluster", "gcp.container.cluster", "azure.aks.cluster")
 _WORKLOADS = ("k8s.deployment", "k8s.statefulset", "k8s.daemonset", "k8s.replicaset", "k8s.pod")
+_DNS_RECORDS = ("aws.route53.record",)
 _COVERED_BY_OWNER = ("ReplicaSet/", "StatefulSet/", "DaemonSet/")
 _DATABASE_PORTS = frozenset({"1433", "1521", "3306", "5432", "6379", "9042", "11211", "27017"})
 _SECRETISH = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
@@ -221,6 +223,7 @@ def workload_to_database(store: Store) -> Iterator[Candidate]:
             namespace = str(service.attributes.get("namespace") or "")
             external[(service.scope, namespace, service.name)] = (service.id, target)
             yield Candidate(service.id, "DEPENDS_ON", target, "spec.externalName", target, 0.9, _DATABASE)
+    cnames = _dns_records(store)
     for ci in _live(store, _WORKLOADS):
         controller = str(ci.attributes.get("controller") or "")
         if ci.type == "k8s.pod" and controller.startswith(_COVERED_BY_OWNER):
@@ -252,6 +255,24 @@ def workload_to_database(store: Store) -> Iterator[Candidate]:
                         ci.id, "DEPENDS_ON", target, f"{where} -> {service_id} spec.externalName", f"{ref} -> {target}",
                         0.85, _DATABASE,
                     )  # fmt: skip
+            for record_id, target in cnames.get(host, ()):
+                yield Candidate(
+                    ci.id, "DEPENDS_ON", target, f"{where} -> {record_id}", f"{ref} -> {target}", 0.85, _DATABASE
+                )
+
+
+def _dns_records(store: Store) -> dict[str, list[tuple[str, str]]]:
+    """DNS names that stand for another name (CNAME and alias records): name -> [(record id, target)]."""
+    names: dict[str, list[tuple[str, str]]] = {}
+    for record in _live(store, _DNS_RECORDS):
+        name = str(record.attributes.get("record_name") or "").lower().rstrip(".")
+        targets = [str(record.attributes.get("alias_target") or "")]
+        if record.attributes.get("record_type") == "CNAME":
+            targets += _strings(record.attributes.get("values"))
+        for target in targets:
+            if name and target:
+                names.setdefault(name, []).append((record.id, target.lower().rstrip(".")))
+    return names
 
 
 _S3_HOST = re.compile(
