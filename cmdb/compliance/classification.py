@@ -176,12 +176,26 @@ class _Node:
 
 
 def _parents(store: Store, mapping: ClassificationMapping, nodes: dict[str, _Node]) -> dict[str, list[str]]:
-    parents: dict[str, list[str]] = {}
+    """Child id -> the ids it may inherit from, over every inheritance rule (one pass over the edges)."""
+    by_rel: dict[str, list[InheritRule]] = {}
     for rule in mapping.inherit:
-        for rel in store.iter_relationships(RelFilter(types=(rule.rel,), lifecycle_states=("active",))):
+        by_rel.setdefault(rule.rel, []).append(rule)
+    allowed: dict[tuple[int, str, str], bool] = {}  # (rule, child type, parent type) -> may inherit
+
+    def ok(index: int, rule: InheritRule, child_type: str, parent_type: str) -> bool:
+        key = (index, child_type, parent_type)
+        if key not in allowed:
+            allowed[key] = rule.child_ok(child_type) and rule.parent_ok(parent_type)
+        return allowed[key]
+
+    parents: dict[str, list[str]] = {}
+    if not by_rel:
+        return parents
+    for rel in store.iter_relationships(RelFilter(types=tuple(by_rel), lifecycle_states=("active",))):
+        for rule in by_rel.get(rel.type, ()):
             child, parent = (rel.to_id, rel.from_id) if rule.direction == "dependent" else (rel.from_id, rel.to_id)
             c, p = nodes.get(child), nodes.get(parent)
-            if c is None or p is None or not rule.child_ok(c.type) or not rule.parent_ok(p.type):
+            if c is None or p is None or not ok(id(rule), rule, c.type, p.type):
                 continue
             parents.setdefault(child, []).append(parent)
     return parents

@@ -25,7 +25,7 @@ import yaml
 
 from cmdb.compliance.errors import RuleError
 from cmdb.model import CI
-from cmdb.store.base import CIFilter, Store
+from cmdb.store.base import CIFilter, RelFilter, Store
 
 __all__ = ["Estimate", "PriceTable", "Rollup", "estimate", "load_prices", "rollup"]
 
@@ -185,14 +185,38 @@ class Rollup:
 DIMENSIONS: tuple[str, ...] = ("owner", "cost_centre", "environment", "business_service")
 
 
+# Edges along which a service needs (and so pays for) what is below it.
+_NEEDS = ("DEPENDS_ON", "RUNS_ON", "ROUTES_TO", "COMPOSED_OF", "CONTAINED_IN")
+
+
 def _service_members(store: Store, depth: int) -> dict[str, list[str]]:
     """CI id -> the business services that need it (walked along dependencies)."""
     members: dict[str, list[str]] = {}
-    for service in store.iter_cis(CIFilter(types=("service.business",), lifecycle_states=_LIVE)):
+    services = list(store.iter_cis(CIFilter(types=("service.business",), lifecycle_states=_LIVE)))
+    if not services:
+        return members
+    # One pass over the edges, then a walk per service in memory (a store walk per service costs
+    # a query per level and builds paths nobody reads here).
+    below: dict[str, list[str]] = {}
+    for rel in store.iter_relationships(RelFilter(types=_NEEDS, lifecycle_states=("active",))):
+        if rel.review != "rejected":
+            below.setdefault(rel.from_id, []).append(rel.to_id)
+    for service in services:
         label = service.name or service.id
-        members.setdefault(service.id, []).append(label)
-        for hit in store.traverse([service.id], "out", max_depth=depth, limit=100_000):
-            members.setdefault(hit.ci_id, []).append(label)
+        seen = {service.id}
+        frontier = [service.id]
+        for _ in range(depth):
+            reached: list[str] = []
+            for ci_id in frontier:
+                for target in below.get(ci_id, ()):
+                    if target not in seen:
+                        seen.add(target)
+                        reached.append(target)
+            if not reached:
+                break
+            frontier = reached
+        for ci_id in seen:
+            members.setdefault(ci_id, []).append(label)
     return members
 
 
