@@ -51,6 +51,7 @@ TOP_COMMANDS: dict[str, str] = {
     "waiver": "cmdb.compliance.cli:waiver",
     "lifecycle": "cmdb.compliance.cli:lifecycle",
     "classify": "cmdb.compliance.cli:classify_command",
+    "optimise": "cmdb.compliance.cli:optimise",
     "links": "cmdb.inference_cli:links",
 }
 SYNC_COMMANDS: dict[str, str] = {

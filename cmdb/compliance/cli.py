@@ -25,7 +25,7 @@ from cmdb.compliance.findings import Finding, evaluate, list_findings
 from cmdb.compliance.rules import SEVERITIES, load_rules
 from cmdb.model import parse_time
 
-__all__ = ["classify_command", "findings", "lifecycle", "report", "waiver"]
+__all__ = ["classify_command", "findings", "lifecycle", "optimise", "report", "waiver"]
 
 log = logging.getLogger(__name__)
 out = Console()
@@ -308,3 +308,31 @@ def report(app: App, kind: str, fmt: str, output: Path | None, prices: Path | No
         emit([{"measure": k, "value": v} for k, v in built.headline.items()], fmt, title=built.title)
     for section in built.sections:
         emit(section.rows, fmt, title=section.title, columns=section.columns)
+
+
+# --- optimisation -------------------------------------------------------------
+@click.command("optimise")
+@click.option("--cloudwatch", is_flag=True, help="Read EC2 CPU from CloudWatch (AWS credentials from the SDK chain).")
+@click.option("--cpu-threshold", default=5.0, show_default=True, help="Idle below this daily average CPU (%).")
+@click.option("--idle-days", default=14, show_default=True, help="Days of evidence needed to call a machine idle.")
+@click.option("--snapshot-days", default=90, show_default=True, help="Snapshots older than this are stale.")
+@click.option("--prices", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Price table overriding the bundled one [env CMDB_PRICES].")
+@click.option("--mark", is_flag=True, help="Move active CIs with a recommendation to the 'optimise' lifecycle state.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@pass_app
+def optimise(
+    app: App, cloudwatch: bool, cpu_threshold: float, idle_days: int, snapshot_days: int, prices: Path | None, mark: bool, fmt: str
+) -> None:
+    """Idle compute, unattached volumes, unused IPs, empty load balancers, stale snapshots, with monthly cost."""
+    from cmdb.compliance.cost import load_prices
+    from cmdb.compliance.metrics import CloudWatchCpu
+    from cmdb.compliance.optimisation import OptimisationSettings, mark_for_optimisation, recommend
+
+    settings = OptimisationSettings(cpu_threshold, idle_days, snapshot_days)
+    found = recommend(app.store, settings=settings, cpu=[CloudWatchCpu()] if cloudwatch else [], prices=load_prices(prices))
+    emit([r.as_dict() for r in found], fmt, title=f"{len(found)} recommendations", columns=("kind", "ci_id", "owner", "detail", "monthly_cost"))
+    saving = sum(r.monthly_cost or 0.0 for r in found)
+    err.print(f"estimated saving: {saving:,.2f} a month", highlight=False)
+    if mark:
+        marked = mark_for_optimisation(app.engine(), found)
+        err.print(f"{marked} CIs moved to the 'optimise' lifecycle state", highlight=False)

@@ -57,3 +57,37 @@ def test_waive_a_finding_from_the_cli(db: Path) -> None:
     run(db, "waiver", "revoke", key)
     still_open = json.loads(run(db, "findings", "--rule", "storage.public-bucket", "--format", "json").stdout)
     assert key in {f["key"] for f in still_open}
+
+
+def test_lifecycle_classify_and_optimise_commands(tmp_path: Path) -> None:
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(
+        yaml.safe_dump(
+            {
+                "scope": "dc",
+                "cis": [
+                    {"id": "vm-idle", "type": "compute.vm", "tags": {"squad": "team-ml"}},
+                    {"id": "srv-1", "type": "hardware.server", "tags": {"Owner": "team-infra", "env": "prd"}},
+                    {"id": "vol-free", "type": "aws.ec2.volume", "provider": "aws",
+                     "attributes": {"state": "available", "size_gb": 100, "volume_type": "gp2"}},
+                ],
+                "relationships": [{"from": "vm-idle", "type": "RUNS_ON", "to": "srv-1"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    db = tmp_path / "cli.db"
+    run(db, "sync", "file", str(estate))
+    changed = json.loads(run(db, "classify", "--format", "json").stdout)
+    assert {"ci_id": "srv-1", "field": "environment", "before": "", "after": "production", "from": "tag:env"} in changed
+
+    run(db, "lifecycle", "set", "srv-1", "retired", "--reason", "replaced, CHG-7", "--actor", "alice")
+    history = json.loads(run(db, "lifecycle", "history", "srv-1", "--format", "json").stdout)
+    assert history[-1]["after"] == "retired" and history[-1]["actor"] == "alice" and history[-1]["reason"] == "replaced, CHG-7"
+    refused = CliRunner().invoke(cli, ["--db", str(db), "lifecycle", "set", "srv-1", "provisioned", "--reason", "x"])
+    assert refused.exit_code != 0
+
+    found = json.loads(run(db, "optimise", "--format", "json", "--mark").stdout)
+    assert [(r["kind"], r["ci_id"], r["monthly_cost"]) for r in found] == [("unattached-volume", "vol-free", 10.0)]
+    retired = json.loads(run(db, "findings", "--evaluate", "--rule", "governance.retired-still-referenced", "--format", "json").stdout)
+    assert [f["ci_id"] for f in retired] == ["srv-1"]
