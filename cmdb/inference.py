@@ -385,6 +385,13 @@ def _matches(store: Store, rule: str, candidates: Iterable[Candidate]) -> Iterat
             evidence = Evidence(candidate.field, candidate.value)
             if key not in best or candidate.confidence > best[key][0]:
                 best[key] = (candidate.confidence, evidence)
+    # a link a source states is the source's: inference neither restates nor downgrades it
+    existing = store.get_relationships(list(best)) if best else {}
+    best = {
+        k: v
+        for k, v in best.items()
+        if k not in existing or existing[k].inferred or existing[k].lifecycle_state != "active"
+    }
     if rule in _UNLESS_STATED:
         stated = _stated(store, {(f, t) for f, _, t in best})
         best = {k: v for k, v in best.items() if (k[0], k[2]) not in stated}

@@ -17,7 +17,7 @@ from cmdb.cli import cli
 from cmdb.connectors.files import FileConnector
 from cmdb.connectors.kubernetes import KubernetesConnector
 from cmdb.inference import infer_links
-from cmdb.model import CI, Relationship, RelKey
+from cmdb.model import CI, Evidence, Relationship, RelKey
 from cmdb.store import SqliteStore
 from cmdb.store.base import ChangeFilter, CIFilter, RelFilter
 from cmdb.sync import SyncEngine
@@ -296,6 +296,18 @@ def test_an_inferred_link_goes_stale_when_its_evidence_goes(
     key = (f"{C}/shop/service/shop-web", "ROUTES_TO", ELB_ARN)
     assert key not in inferred(store)
     assert store.get_relationships([key])[key].lifecycle_state == "stale"
+
+
+def test_a_link_a_source_states_stays_the_sources(store: SqliteStore, estate: tuple[Path, list[Path]]) -> None:
+    kubeconfig, files = estate
+    engine = load(store, kubeconfig, files)
+    key = (f"{C}/shop/service/shop-web", "ROUTES_TO", ELB_ARN)
+    engine.edit(actor="ana", relationships=[Relationship(*key, evidence=(Evidence("runbook", "shop edge"),))])
+    assert engine.run(KubernetesConnector(kubeconfig, page_size=50)).run.status == "complete"
+    rel = store.get_relationships([key])[key]
+    assert (rel.source, rel.inferred, rel.lifecycle_state) == ("manual", False, "active")
+    assert rel.evidence == (Evidence("runbook", "shop edge"),)
+    assert key not in inferred(store) and set(inferred(store)) == {*EXPECTED, WRONG} - {key}
 
 
 class CountingStore(SqliteStore):
