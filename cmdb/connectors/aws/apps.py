@@ -20,7 +20,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from cmdb.connectors.aws.base import Context, Out, host_of, items, tag_dict
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from cmdb.connectors.aws.base import Context, Out, gone, host_of, items, tag_dict
 from cmdb.connectors.aws.edge import bucket_from_host
 
 __all__ = ["SECRET_NAME", "UNITS", "endpoint_names"]
@@ -40,7 +42,12 @@ def eks_clusters(ctx: Context, out: Out) -> None:
     client = ctx.client("eks")
     instances: list[tuple[str, dict[str, str]]] = ctx.shared.get("instances", [])
     for name in items(client, "list_clusters", "clusters[]"):
-        cluster = client.describe_cluster(name=name)["cluster"]
+        try:
+            cluster = client.describe_cluster(name=name)["cluster"]
+        except ClientError as exc:
+            if gone(exc):
+                continue  # deleted since it was listed
+            raise
         arn = cluster["arn"]
         vpc = cluster.get("resourcesVpcConfig") or {}
         endpoint = cluster.get("endpoint", "")
@@ -76,7 +83,12 @@ def eks_clusters(ctx: Context, out: Out) -> None:
         if cluster.get("roleArn"):
             out.rel(arn, "DEPENDS_ON", cluster["roleArn"], "roleArn", cluster["roleArn"])
         for group_name in items(client, "list_nodegroups", "nodegroups[]", clusterName=name):
-            group = client.describe_nodegroup(clusterName=name, nodegroupName=group_name)["nodegroup"]
+            try:
+                group = client.describe_nodegroup(clusterName=name, nodegroupName=group_name)["nodegroup"]
+            except ClientError as exc:
+                if gone(exc):
+                    continue
+                raise
             group_arn = group["nodegroupArn"]
             scaling = group.get("scalingConfig") or {}
             asgs = [a["name"] for a in (group.get("resources") or {}).get("autoScalingGroups", []) if a.get("name")]

@@ -27,6 +27,7 @@ __all__ = [
     "Out",
     "Place",
     "Unit",
+    "gone",
     "host_of",
     "items",
     "tag_dict",
@@ -246,3 +247,16 @@ def why(exc: BaseException) -> str:
         operation = getattr(exc, "operation_name", "")
         return f"{error.get('Code', 'Error')} in {operation}: {error.get('Message', '')}".strip()
     return f"{type(exc).__name__}: {exc}"
+
+
+_GONE = frozenset({
+    "ResourceNotFoundException", "ResourceNotFoundFault", "NoSuchEntity", "NoSuchBucket", "NotFoundException",
+    "DBInstanceNotFound", "DBClusterNotFoundFault", "CacheClusterNotFound", "ClusterNotFoundException",
+    "LoadBalancerNotFound", "TargetGroupNotFound", "NoSuchHostedZone", "NoSuchDistribution",
+})
+
+
+def gone(exc: BaseException) -> bool:
+    """Whether an AWS error says the resource no longer exists (deleted between a list and a describe)."""
+    response = getattr(exc, "response", None)
+    return isinstance(response, Mapping) and response.get("Error", {}).get("Code") in _GONE

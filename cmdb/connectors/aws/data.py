@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from cmdb.connectors.aws.base import Context, Out, items, tag_dict, why
+from cmdb.connectors.aws.base import Context, Out, gone, items, tag_dict, why
 
 __all__ = ["GLOBAL_UNITS", "UNITS", "bucket_aliases"]
 
@@ -147,10 +147,15 @@ def dynamodb_tables(ctx: Context, out: Out) -> None:
     client = ctx.client("dynamodb")
     region = ctx.place.region
     for name in items(client, "list_tables", "TableNames[]"):
-        table = client.describe_table(TableName=name)["Table"]
-        arn = table["TableArn"]
-        tags = tag_dict(list(items(client, "list_tags_of_resource", "Tags[]", ResourceArn=arn)))
-        backups = client.describe_continuous_backups(TableName=name).get("ContinuousBackupsDescription") or {}
+        try:
+            table = client.describe_table(TableName=name)["Table"]
+            arn = table["TableArn"]
+            tags = tag_dict(list(items(client, "list_tags_of_resource", "Tags[]", ResourceArn=arn)))
+            backups = client.describe_continuous_backups(TableName=name).get("ContinuousBackupsDescription") or {}
+        except ClientError as exc:
+            if gone(exc):
+                continue  # deleted since it was listed
+            raise
         pitr = (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
         sse = table.get("SSEDescription") or {}
         stream = table.get("LatestStreamArn", "")
@@ -275,7 +280,8 @@ def buckets(ctx: Context, out: Out) -> None:
         try:
             _bucket(ctx, out, client, bucket, name, arn)
         except ClientError as exc:  # one bucket's policy may deny us its settings: the others go on
-            out.failed(f"bucket {name}", why(exc), arn)
+            if not gone(exc):
+                out.failed(f"bucket {name}", why(exc), arn)
 
 
 def _bucket(ctx: Context, out: Out, client: Any, bucket: dict[str, Any], name: str, arn: str) -> None:
