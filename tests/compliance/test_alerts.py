@@ -6,11 +6,15 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import yaml
+from click.testing import CliRunner
 
+from cmdb.cli import cli
 from cmdb.compliance import evaluate, list_findings, open_findings
 from cmdb.compliance.errors import ComplianceError, WebhookError
 from cmdb.compliance.waivers import list_waivers, revoke, waive
@@ -151,3 +155,19 @@ def test_an_unreachable_hook_does_not_fail_the_evaluation(store: SqliteStore, lo
     load([aws_ci(BUCKET, "aws.s3.bucket", "acme-public-exports", {"public": True})])
     dead = Webhook("http://127.0.0.1:9/nothing-listens", SECRET, retries=1, backoff_s=0.0, timeout_s=2)
     assert notify([dead], evaluate(store, at=clock()), sleep=no_sleep) == []
+
+
+def test_cli_evaluation_posts_to_the_configured_webhook(tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(yaml.safe_dump({"scope": "s", "cis": [aws_ci(BUCKET, "aws.s3.bucket", "acme-public-exports", {"public": True})]}), encoding="utf-8")
+    config = tmp_path / "hooks.yaml"
+    config.write_text(yaml.safe_dump({"webhooks": [{"url": receiver.url, "secret": "env:HOOK_SECRET", "min_severity": "high"}]}), encoding="utf-8")
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    monkeypatch.setenv("CMDB_WEBHOOKS", str(config))
+    db = tmp_path / "cli.db"
+    for args in (["sync", "file", str(estate)], ["findings", "--evaluate"], ["findings", "--evaluate"]):
+        result = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    [(headers, body)] = receiver.requests  # the second evaluation found nothing new
+    assert verify(SECRET, headers["x-cmdb-timestamp"], body, headers["x-cmdb-signature"])
+    assert orjson.loads(body)["findings"][0]["key"] == KEY
