@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from cmdb.cli import cli
@@ -79,8 +80,6 @@ def test_a_cluster_lands_as_cis_with_kubernetes_ids(engine: SyncEngine, store: S
 
 
 def replay_url(kubeconfig: Path) -> str:
-    import yaml
-
     return str(yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"])
 
 
@@ -248,7 +247,7 @@ def test_contexts_kubeconfig_env_and_cli(replay: KubeReplay, tmp_path: Path) -> 
     staging = replay.serve("staging", load_estate(C))
     path = write_kubeconfig(
         tmp_path / "kubeconfig",
-        {C: replay.url(C) if C in replay.clusters else replay.serve(C, load_estate(C)), "staging-eu": staging},
+        {C: replay.serve(C, load_estate(C)), "staging-eu": staging},
         {"prod": C, "prod-admin": C, "staging": "staging-eu"},
     )
     db = tmp_path / "cli.db"
