@@ -77,6 +77,17 @@ def new_session(**kwargs: Any) -> Any:
     return boto3.Session(botocore_session=core, **kwargs)
 
 
+_PARTITION_PREFIXES = {"aws-cn": ("cn-",), "aws-us-gov": ("us-gov-",), "aws-iso": ("us-iso-",),
+                       "aws-iso-b": ("us-isob-",), "aws-iso-e": ("eu-isoe-",), "aws-iso-f": ("us-isof-",)}
+
+
+def in_partition(region: str, partition: str) -> bool:
+    """Whether a region belongs to a partition (``aws`` is every region no other partition claims)."""
+    if partition in _PARTITION_PREFIXES:
+        return region.startswith(_PARTITION_PREFIXES[partition])
+    return not any(region.startswith(p) for prefixes in _PARTITION_PREFIXES.values() for p in prefixes)
+
+
 @dataclass(slots=True)
 class _Account:
     session: Any  # boto3.Session
@@ -208,7 +219,7 @@ class AwsConnector:
         found = ec2_client.describe_regions(
             Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}]
         )["Regions"]
-        return sorted(r["RegionName"] for r in found)
+        return sorted(r["RegionName"] for r in found if in_partition(r["RegionName"], acct.partition))
 
     def _client(self, acct: _Account, service: str, region: str) -> Client:
         key = (acct.label, service, region)

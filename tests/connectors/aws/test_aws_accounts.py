@@ -48,3 +48,12 @@ def test_assumed_role_accounts_and_regions_are_separate_scopes(
 def test_only_assumed_accounts_when_the_caller_is_left_out(aws_env: str, engine: SyncEngine) -> None:
     report = engine.run(AwsConnector(regions=REGIONS[:1], assume_roles=[ROLE], include_caller=False))
     assert set(report.run.scopes) == {f"aws:{MEMBER}:global", f"aws:{MEMBER}:{REGIONS[0]}"}
+
+
+def test_default_regions_are_the_enabled_ones_of_the_callers_partition() -> None:
+    from cmdb.connectors.aws.connector import in_partition
+
+    assert in_partition("eu-west-1", "aws") and in_partition("il-central-1", "aws")
+    assert not in_partition("cn-north-1", "aws") and not in_partition("us-gov-west-1", "aws")
+    assert in_partition("cn-northwest-1", "aws-cn") and not in_partition("eu-west-1", "aws-cn")
+    assert in_partition("us-gov-east-1", "aws-us-gov")
