@@ -99,6 +99,32 @@ def misconfigured_estate() -> list[dict[str, Any]]:
             "id": "prod-eu/web/Deployment/shop-ok", "type": "k8s.deployment", "provider": "kubernetes", "owner": "team-web",
             "attributes": {"replicas": 3, "images": ["registry.example.com/shop:1.4.2", "registry.example.com:5000/cart@sha256:" + "ab" * 32]},
         },
+        _bad("azure.storage.public-blob-access", {
+            "id": "/subscriptions/0000/resourcegroups/rg-web/providers/microsoft.storage/storageaccounts/acmepublicblobs",
+            "type": "azure.storage.account", "provider": "azure", "owner": "team-web",
+            "attributes": {"allow_blob_public_access": True, "https_only": True, "encrypted": True},
+        }),
+        {
+            "id": "/subscriptions/0000/resourcegroups/rg-web/providers/microsoft.storage/storageaccounts/acmeblobsok",
+            "type": "azure.storage.account", "provider": "azure", "owner": "team-web",
+            "attributes": {"allow_blob_public_access": False, "https_only": True, "encrypted": True},
+        },
+        _bad("database.public-endpoint", {
+            "id": "//sqladmin.googleapis.com/projects/acme-prod/instances/ledger-public", "type": "gcp.sqladmin.instance",
+            "provider": "gcp", "owner": "team-data", "attributes": {"public_ip_enabled": True, "encrypted": True},
+        }),
+        {
+            "id": "//sqladmin.googleapis.com/projects/acme-prod/instances/ledger-ok", "type": "gcp.sqladmin.instance",
+            "provider": "gcp", "owner": "team-data", "attributes": {"public_ip_enabled": False, "encrypted": True},
+        },
+        _bad("database.public-endpoint", {
+            "id": "/subscriptions/0000/resourcegroups/rg-data/providers/microsoft.sql/servers/sql-public", "type": "azure.sql.server",
+            "provider": "azure", "owner": "team-data", "attributes": {"public_network_access": "Enabled"},
+        }),
+        {
+            "id": "/subscriptions/0000/resourcegroups/rg-data/providers/microsoft.sql/servers/sql-ok", "type": "azure.sql.server",
+            "provider": "azure", "owner": "team-data", "attributes": {"public_network_access": "Disabled"},
+        },
         _bad("governance.missing-owner", aws_ci(arn("ec2", "instance/i-0noowner000000001"), "aws.ec2.instance", "orphan", {"instance_type": "t3.micro"}, owner="")),
         aws_ci(arn("ec2", "instance/i-0tagged0000000001"), "aws.ec2.instance", "tagged-ok", {"instance_type": "t3.micro"}, owner="", tags={"Owner": "team-web"}),
     ]
