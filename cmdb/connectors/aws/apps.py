@@ -186,27 +186,34 @@ def _ecs_service(ctx: Context, out: Out, cluster_arn: str, service: dict[str, An
 
 
 def endpoint_names(value: str) -> list[str]:
-    """Names a configuration value may use for a resource: the value itself, its
-    host (without user, password or port), an S3 URL's bucket. Never the whole
-    value when it carries credentials."""
+    """Names a configuration value may use for a resource: the value itself, each
+    host in it (without user, password or port; ``jdbc:`` URLs and comma-separated
+    lists too), an S3 URL's bucket. Never a whole value that carries credentials."""
     value = value.strip()
-    if not value or len(value) > 2048:
+    if not value or len(value) > 4096:
         return []
     names: list[str] = []
-    if "://" in value:
-        parts = urlsplit(value)
-        if parts.scheme.lower() in ("s3", "s3a", "s3n") and parts.hostname or parts.hostname:
-            names.append(parts.hostname)
-    elif value.startswith("arn:"):
-        names.append(value)
-    else:
-        host = host_of(value)
-        names.append(host)
-        if host != value.lower() and "@" not in value:
-            names.append(value)
-    bucket = next((b for b in (bucket_from_host(n) for n in names) if b), None)
-    if bucket:
-        names.append(bucket)
+    for part in [p for p in re.split(r"[,\s]+", value) if p][:20]:
+        if part.lower().startswith("jdbc:"):
+            part = part[5:]
+        if "://" in part:
+            try:
+                host = urlsplit(part).hostname
+            except ValueError:
+                host = None
+            if host:
+                names.append(host)
+        elif part.startswith("arn:"):
+            names.append(part)
+        else:
+            host = host_of(part)
+            names.append(host)
+            if "@" not in part and ":" not in part and "/" not in part:
+                names.append(part)  # a bare name: a table, a bucket
+    for name in list(names):
+        bucket = bucket_from_host(name)
+        if bucket:
+            names.append(bucket)
     return [n for n in dict.fromkeys(names) if n]
 
 
