@@ -12,6 +12,7 @@ from cmdb.model import CI, Evidence
 from cmdb.store import SqliteStore
 from cmdb.store.base import CIFilter
 from cmdb.sync import SyncEngine, SyncReport
+from cmdb.vocabulary import vocabulary
 
 from .aws_estate import ACCOUNT, Estate, build
 
@@ -83,6 +84,9 @@ def test_every_ci_type_is_discovered(synced: SyncReport, store: SqliteStore) -> 
         "aws.lambda.function", "aws.iam.role", "aws.iam.instance_profile",
     }
     assert expected <= set(by_type), expected - set(by_type)
+    # and every AWS type the vocabulary declares is one the connector fills
+    declared = {name for name in vocabulary().types if name.startswith("aws.")}
+    assert declared == set(by_type), declared ^ set(by_type)
     assert by_type["aws.ec2.instance"] == 3
     assert by_type["aws.rds.db_instance"] == 3  # orders-db and two Aurora members
 
@@ -303,6 +307,15 @@ def test_who_can_assume_which_role(synced: SyncReport, store: SqliteStore, estat
     assert audit.attributes["cross_account"] is True
     account = ci(store, f"arn:aws:iam::{ACCOUNT}:root")
     assert account.type == "aws.account" and account.attributes["account_id"] == ACCOUNT
+
+
+def test_attributes_are_the_declared_ones_with_their_kinds(synced: SyncReport, store: SqliteStore) -> None:
+    vocab = vocabulary()
+    for item in store.iter_cis(CIFilter(provider="aws")):
+        declared = vocab.ci_type(item.type).attributes
+        undeclared = set(item.attributes) - set(declared)
+        assert not undeclared, f"{item.type} fills undeclared attributes {undeclared}"
+        vocab.check_attributes(item.type, item.attributes)
 
 
 def test_every_ci_is_in_a_known_scope_with_a_region(synced: SyncReport, store: SqliteStore) -> None:
