@@ -112,6 +112,7 @@ class Out:
         self.tag_map = tag_map
         self.cis: list[CI] = []
         self.rels: list[Relationship] = []
+        self._rels: dict[tuple[str, str, str], Relationship] = {}
         #: records the unit could not read while it read the rest: (what, why, ci_id)
         self.failures: list[tuple[str, str, str]] = []
 
@@ -152,17 +153,18 @@ class Out:
         return ci
 
     def rel(self, from_id: str, rel_type: str, to_id: str, field: str, value: str = "") -> None:
+        """A relationship and why it exists; the same one found twice keeps both reasons."""
         if not from_id or not to_id or from_id == to_id:
             return
-        self.rels.append(
-            Relationship(
-                from_id=from_id,
-                type=rel_type,
-                to_id=to_id,
-                scope=self.place.scope,
-                evidence=(Evidence(field, value),),
-            )
-        )
+        evidence = Evidence(field, value)
+        known = self._rels.get((from_id, rel_type, to_id))
+        if known is not None:
+            if evidence not in known.evidence:
+                known.evidence = (*known.evidence, evidence)
+            return
+        rel = Relationship(from_id=from_id, type=rel_type, to_id=to_id, scope=self.place.scope, evidence=(evidence,))
+        self._rels[rel.key] = rel
+        self.rels.append(rel)
 
 
 @dataclass(slots=True)

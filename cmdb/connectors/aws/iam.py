@@ -81,7 +81,6 @@ def account(ctx: Context, out: Out) -> None:
         "aws.account",
         aliases[0] if aliases else ctx.place.account,
         region=GLOBAL,
-        aliases=(ctx.place.account,),
         attributes={"account_id": ctx.place.account, "partition": ctx.place.partition},
     )
 
