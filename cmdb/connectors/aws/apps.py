@@ -225,7 +225,13 @@ def lambda_functions(ctx: Context, out: Out) -> None:
         if mapping.get("FunctionArn") and mapping.get("EventSourceArn"):
             function = mapping["FunctionArn"].split(":$LATEST")[0]
             sources.setdefault(function, []).append(mapping["EventSourceArn"])
-    for fn in items(client, "list_functions", "Functions[]"):
+    functions = list(items(client, "list_functions", "Functions[]"))
+    all_tags = ctx.each(lambda f: tag_dict(client.list_tags(Resource=f["FunctionArn"]).get("Tags")), functions)
+    for fn, tags in zip(functions, all_tags, strict=True):
+        if isinstance(tags, Exception):
+            if isinstance(tags, ClientError) and gone(tags):
+                continue  # deleted since it was listed
+            raise tags
         arn = fn["FunctionArn"]
         vpc = fn.get("VpcConfig") or {}
         subnet_ids = list(vpc.get("SubnetIds") or [])
@@ -235,7 +241,6 @@ def lambda_functions(ctx: Context, out: Out) -> None:
         variables: dict[str, str] = (fn.get("Environment") or {}).get("Variables") or {}
         names = sorted(n for n in variables if not SECRET_NAME.search(n))
         events = sources.get(arn, [])
-        tags = tag_dict(client.list_tags(Resource=arn).get("Tags"))
         out.ci(
             arn,
             "aws.lambda.function",

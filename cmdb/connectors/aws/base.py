@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cmdb.connectors.aws.tagmap import TagMap
 from cmdb.model import CI, Evidence, Relationship
@@ -33,6 +34,9 @@ __all__ = [
     "tag_dict",
     "why",
 ]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 GLOBAL = "global"
 """The region name of an account's global services (IAM, CloudFront, Route53, S3 listing)."""
@@ -176,12 +180,29 @@ class Context:
     index: Index
     make_client: Callable[[str, str], Client]
     shared: dict[str, Any] = field(default_factory=dict)
+    #: calls made at once for per-resource details (a bucket's settings, a role's tags)
+    detail_workers: int = 8
 
     def client(self, service: str, region: str | None = None) -> Client:
         region = region or self.place.region
         if region == GLOBAL:
             region = "us-east-1"
         return self.make_client(service, region)
+
+    def each(self, fetch: Callable[[T], R], values: Sequence[T]) -> list[R | Exception]:
+        """``fetch`` applied to every value, several at once, in order; a failure is returned, not raised."""
+
+        def call(value: T) -> R | Exception:
+            try:
+                return fetch(value)
+            except Exception as exc:  # noqa: BLE001 - handed back to the unit, which decides what it means
+                return exc
+
+        if len(values) <= 1 or self.detail_workers <= 1:
+            return [call(v) for v in values]
+        workers = min(self.detail_workers, len(values))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cmdb-aws-detail") as pool:
+            return list(pool.map(call, values))
 
 
 Unit = Callable[[Context, Out], None]

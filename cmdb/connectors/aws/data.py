@@ -146,17 +146,22 @@ def db_instances(ctx: Context, out: Out) -> None:
 def dynamodb_tables(ctx: Context, out: Out) -> None:
     client = ctx.client("dynamodb")
     region = ctx.place.region
-    for name in items(client, "list_tables", "TableNames[]"):
-        try:
-            table = client.describe_table(TableName=name)["Table"]
-            arn = table["TableArn"]
-            tags = tag_dict(list(items(client, "list_tags_of_resource", "Tags[]", ResourceArn=arn)))
-            backups = client.describe_continuous_backups(TableName=name).get("ContinuousBackupsDescription") or {}
-        except ClientError as exc:
-            if gone(exc):
-                continue  # deleted since it was listed
-            raise
+
+    def describe(name: str) -> tuple[dict[str, Any], dict[str, str], bool]:
+        table = client.describe_table(TableName=name)["Table"]
+        tags = tag_dict(list(items(client, "list_tags_of_resource", "Tags[]", ResourceArn=table["TableArn"])))
+        backups = client.describe_continuous_backups(TableName=name).get("ContinuousBackupsDescription") or {}
         pitr = (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED"
+        return table, tags, pitr
+
+    names = list(items(client, "list_tables", "TableNames[]"))
+    for name, found in zip(names, ctx.each(describe, names), strict=True):
+        if isinstance(found, Exception):
+            if isinstance(found, ClientError) and gone(found):
+                continue  # deleted since it was listed
+            raise found
+        table, tags, pitr = found
+        arn = table["TableArn"]
         sse = table.get("SSEDescription") or {}
         stream = table.get("LatestStreamArn", "")
         out.ci(
@@ -273,18 +278,26 @@ def _absent(exc: ClientError, *codes: str) -> bool:
 
 def buckets(ctx: Context, out: Out) -> None:
     client = ctx.client("s3")
-    for bucket in items(client, "list_buckets", "Buckets[]"):
+    listed = list(items(client, "list_buckets", "Buckets[]"))
+    for bucket, found in zip(listed, ctx.each(lambda b: _bucket(ctx, client, b), listed), strict=True):
         name = bucket["Name"]
         arn = ctx.place.arn("s3", name, region="", account="")
         ctx.index.add(arn, arn, name)  # known by name even when its settings cannot be read
-        try:
-            _bucket(ctx, out, client, bucket, name, arn)
-        except ClientError as exc:  # one bucket's policy may deny us its settings: the others go on
-            if not gone(exc):
-                out.failed(f"bucket {name}", why(exc), arn)
+        if isinstance(found, ClientError):  # one bucket's policy may deny us its settings: the others go on
+            if not gone(found):
+                out.failed(f"bucket {name}", why(found), arn)
+            continue
+        if isinstance(found, Exception):
+            raise found
+        location, tags, attributes = found
+        aliases = bucket_aliases(name, location)
+        out.ci(arn, "aws.s3.bucket", name, tags=tags, region=location, aliases=aliases, attributes=attributes)
+        ctx.index.add(arn, *aliases)
 
 
-def _bucket(ctx: Context, out: Out, client: Any, bucket: dict[str, Any], name: str, arn: str) -> None:
+def _bucket(ctx: Context, client: Any, bucket: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """One bucket's region, tags and settings."""
+    name = bucket["Name"]
     location = client.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
     if location == "EU":
         location = "eu-west-1"
@@ -323,30 +336,20 @@ def _bucket(ctx: Context, out: Out, client: Any, bucket: dict[str, Any], name: s
     acl = regional.get_bucket_acl(Bucket=name)
     acl_public = any((g.get("Grantee") or {}).get("URI") in _PUBLIC_GRANTEES for g in acl.get("Grants", []))
     public = (policy_public and not flags["RestrictPublicBuckets"]) or (acl_public and not flags["IgnorePublicAcls"])
-    aliases = bucket_aliases(name, location)
-    out.ci(
-        arn,
-        "aws.s3.bucket",
-        name,
-        tags=tags,
-        region=location,
-        aliases=aliases,
-        attributes={
-            "bucket_name": name,
-            "public": public,
-            "policy_public": policy_public,
-            "acl_public": acl_public,
-            "encrypted": True,
-            "encryption_algorithm": default.get("SSEAlgorithm", "AES256"),
-            "kms_key_id": default.get("KMSMasterKeyID", ""),
-            "versioning": versioning,
-            "block_public_access": all(flags.values()),
-            "public_access_block": flags,
-            "region": location,
-            "creation_date": _iso(bucket.get("CreationDate")),
-        },
-    )
-    ctx.index.add(arn, arn, *aliases)
+    return location, tags, {
+        "bucket_name": name,
+        "public": public,
+        "policy_public": policy_public,
+        "acl_public": acl_public,
+        "encrypted": True,
+        "encryption_algorithm": default.get("SSEAlgorithm", "AES256"),
+        "kms_key_id": default.get("KMSMasterKeyID", ""),
+        "versioning": versioning,
+        "block_public_access": all(flags.values()),
+        "public_access_block": flags,
+        "region": location,
+        "creation_date": _iso(bucket.get("CreationDate")),
+    }
 
 
 UNITS = [

@@ -88,12 +88,17 @@ def account(ctx: Context, out: Out) -> None:
 def roles(ctx: Context, out: Out) -> None:
     client = ctx.client("iam")
     own = ctx.place.account
-    for role in items(client, "list_roles", "Roles[]"):
+    listed = list(items(client, "list_roles", "Roles[]"))
+
+    def role_tags(role: dict[str, Any]) -> dict[str, str]:
+        return tag_dict(role.get("Tags")) or tag_dict(
+            list(items(client, "list_role_tags", "Tags[]", RoleName=role["RoleName"])))
+
+    for role, tags in zip(listed, ctx.each(role_tags, listed), strict=True):
+        if isinstance(tags, Exception):
+            raise tags
         arn = role["Arn"]
         trusted = trust(role.get("AssumeRolePolicyDocument") or {})
-        tags = tag_dict(role.get("Tags")) or tag_dict(
-            list(items(client, "list_role_tags", "Tags[]", RoleName=role["RoleName"]))
-        )
         created = role.get("CreateDate")
         out.ci(
             arn,
