@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import random
@@ -194,24 +195,28 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/graphql"
         try:
             wait_until_up(url, server)
-            print(f"uvicorn (1 worker) on {url}; {args.clients} concurrent clients in a second process\n", flush=True)
+            http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+            loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
             print(
-                f"{'scenario':<34}{'requests':>9}{'errors':>7}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'CIs':>6}"
+                f"uvicorn (1 worker, {http}, {loop}) on {url}; {args.clients} concurrent clients in a second process\n",
+                flush=True,
+            )
+            print(
+                f"{'scenario':<44}{'requests':>9}{'errors':>7}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'CIs':>6}"
                 f"{'server CPU ms/req':>19}"
             )
-            for label, query, ids, requests in (
-                ("ci(id) lookup", LOOKUP, lookups, args.requests),
-                (
-                    f"{FIELDS[direction]}(depth: 3) ~100 CIs",
-                    DEPENDENCIES % FIELDS[direction],
-                    starts,
-                    max(1, args.requests // 4),
-                ),
+            walk = f"{FIELDS[direction]}(depth: 3) ~100 CIs"
+            walk_query = DEPENDENCIES % FIELDS[direction]
+            for label, query, ids, requests, clients in (
+                ("ci(id) lookup", LOOKUP, lookups, args.requests, args.clients),
+                (walk, walk_query, starts, max(1, args.requests // 4), args.clients),
+                # The same with one client: one request's latency, not queued behind nine others.
+                (f"{walk}, 1 client", walk_query, starts, max(1, args.requests // 20), 1),
             ):
-                result = run_driver(url, query, ids, requests, args.clients, args.seconds, server.pid)
+                result = run_driver(url, query, ids, requests, clients, args.seconds, server.pid)
                 cis = "" if result["cis_per_answer"] is None else f"{result['cis_per_answer']:.0f}"
                 print(
-                    f"{label:<34}{result['requests']:>9}{result['errors']:>7}{result['rps']:>9.0f}"
+                    f"{label:<44}{result['requests']:>9}{result['errors']:>7}{result['rps']:>9.0f}"
                     f"{result['p50']:>9.1f}{result['p95']:>9.1f}{cis:>6}{result['cpu_ms']:>19.2f}",
                     flush=True,
                 )

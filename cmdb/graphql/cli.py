@@ -61,7 +61,7 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
     )
     since = now().date().isoformat()
     console.print("try:\n" + EXAMPLES.format(since=since), highlight=False, markup=False)
-    uvicorn.run(web, host=host, port=port, log_level=log_level)
+    uvicorn.run(web, host=host, port=port, log_level=log_level, access_log=log_level in ("info", "debug", "trace"))
 
 
 @click.command("export-schema")

@@ -33,6 +33,7 @@ from cmdb.graphql.enums import (
 )
 from cmdb.graphql.filters import ChangeFilterInput
 from cmdb.graphql.limits import page_size, traversal_depth
+from cmdb.impact.radius import walk_ids
 from cmdb.store.base import Hit
 from cmdb.vocabulary import vocabulary
 
@@ -173,31 +174,36 @@ class PageInfo:
 # --- relationships ---------------------------------------------------------------
 
 
+_RELATIONSHIP_TYPES = {member.value: member for member in RelationshipType}
+_IMPACTS = {member.value: member for member in Impact}
+_REVIEWS = {member.value: member for member in Review}
+_STATES = {member.value: member for member in LifecycleState}
+_CRITICALITIES = {member.value: member for member in Criticality}
+_CLASSES = {member.value: member for member in CIClass}
+
+
 @strawberry.type(description="A directed edge from the dependent (from) to what it needs (to).")
 class Relationship:
+    # Plain fields (no resolver) are the cheapest strawberry resolves: a walk returns hundreds.
     record: strawberry.Private[model.Relationship]
-    seen_from: strawberry.Private[str | None] = None
-    as_of: strawberry.Private[datetime | None] = None
-
-    @strawberry.field
-    def type(self) -> RelationshipType:
-        return RelationshipType(self.record.type)
-
-    @strawberry.field(description="How failure of `to` travels back to `from`.")
-    def impact(self) -> Impact:
-        return Impact(vocabulary().relationship_type(self.record.type).impact)
-
-    @strawberry.field(description="OUT when read from its `from` end (or from no CI), IN when read from its `to` end.")
-    def direction(self) -> Direction:
-        return Direction.IN if self.seen_from is not None and self.seen_from == self.record.to_id else Direction.OUT
-
-    @strawberry.field
-    def from_id(self) -> strawberry.ID:
-        return strawberry.ID(self.record.from_id)
-
-    @strawberry.field
-    def to_id(self) -> strawberry.ID:
-        return strawberry.ID(self.record.to_id)
+    seen_from: strawberry.Private[str | None]
+    as_of: strawberry.Private[datetime | None]
+    type: RelationshipType
+    impact: Impact = strawberry.field(description="How failure of `to` travels back to `from`.")
+    direction: Direction = strawberry.field(
+        description="OUT when read from its `from` end (or from no CI), IN when read from its `to` end."
+    )
+    from_id: strawberry.ID
+    to_id: strawberry.ID
+    source: str = strawberry.field(description="The source that reported it (a connector, inference, manual).")
+    scope: str
+    confidence: float = strawberry.field(description="0..1; below 1 for inferred links.")
+    inferred: bool = strawberry.field(description="Inferred from configuration rather than stated by an API.")
+    review: Review
+    lifecycle_state: LifecycleState
+    first_seen: datetime | None
+    last_seen: datetime | None
+    stale_since: datetime | None
 
     @strawberry.field(name="from", description="The dependent.")
     async def from_(self, info: Ctx) -> CI | None:
@@ -212,45 +218,9 @@ class Relationship:
         far = self.record.from_id if self.seen_from == self.record.to_id else self.record.to_id
         return await load_ci(info, far, self.as_of)
 
-    @strawberry.field(description="The source that reported it (a connector, inference, manual).")
-    def source(self) -> str:
-        return self.record.source
-
-    @strawberry.field
-    def scope(self) -> str:
-        return self.record.scope
-
     @strawberry.field
     def evidence(self) -> list[Evidence]:
         return [Evidence(field=e.field, value=e.value) for e in self.record.evidence]
-
-    @strawberry.field(description="0..1; below 1 for inferred links.")
-    def confidence(self) -> float:
-        return self.record.confidence
-
-    @strawberry.field(description="Inferred from configuration rather than stated by an API.")
-    def inferred(self) -> bool:
-        return self.record.inferred
-
-    @strawberry.field
-    def review(self) -> Review:
-        return Review(self.record.review)
-
-    @strawberry.field
-    def lifecycle_state(self) -> LifecycleState:
-        return LifecycleState(self.record.lifecycle_state)
-
-    @strawberry.field
-    def first_seen(self) -> datetime | None:
-        return self.record.first_seen
-
-    @strawberry.field
-    def last_seen(self) -> datetime | None:
-        return self.record.last_seen
-
-    @strawberry.field
-    def stale_since(self) -> datetime | None:
-        return self.record.stale_since
 
 
 async def load_ci(info: Ctx, ci_id: str, as_of: datetime | None) -> CI | None:
@@ -259,7 +229,25 @@ async def load_ci(info: Ctx, ci_id: str, as_of: datetime | None) -> CI | None:
 
 
 def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datetime | None = None) -> Relationship:
-    return Relationship(record=rel, seen_from=seen_from, as_of=as_of)
+    return Relationship(
+        record=rel,
+        seen_from=seen_from,
+        as_of=as_of,
+        type=_RELATIONSHIP_TYPES[rel.type],
+        impact=_IMPACTS[vocabulary().relationship_type(rel.type).impact],
+        direction=Direction.IN if seen_from is not None and seen_from == rel.to_id else Direction.OUT,
+        from_id=strawberry.ID(rel.from_id),
+        to_id=strawberry.ID(rel.to_id),
+        source=rel.source,
+        scope=rel.scope,
+        confidence=rel.confidence,
+        inferred=rel.inferred,
+        review=_REVIEWS[rel.review],
+        lifecycle_state=_STATES[rel.lifecycle_state],
+        first_seen=rel.first_seen,
+        last_seen=rel.last_seen,
+        stale_since=rel.stale_since,
+    )
 
 
 # --- the CI interface --------------------------------------------------------------
@@ -269,65 +257,45 @@ def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datet
 class Reached:
     ci: CI
     depth: int
-    path: list[Relationship] = strawberry.field(description="edges from the start CI to this one, in walking order")
+    hit: strawberry.Private[Hit]
+    way: strawberry.Private[model.Direction]
+    as_of: strawberry.Private[datetime | None]
+
+    @strawberry.field(description="edges from the start CI to this one, in walking order")
+    def path(self) -> list[Relationship]:
+        return [rel_node(r, None, self.as_of) for r in self.hit.path]
+
+    @strawberry.field(description="the CIs along the path, from the start CI to this one (cheaper than path)")
+    def path_ids(self) -> list[strawberry.ID]:
+        return [strawberry.ID(i) for i in walk_ids(self.hit.path, self.way)]
 
 
 @strawberry.interface(description="A configuration item: anything the CMDB tracks.")
 class CI:
+    # Plain fields (no resolver) are the cheapest strawberry resolves; ``ci_node`` fills them.
     record: strawberry.Private[model.CI]
-    as_of: strawberry.Private[datetime | None] = None
-
-    @strawberry.field(description="The provider's own id (ARN, resource name...) or a declared key.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.record.id)
-
-    @strawberry.field(description="A type from the vocabulary, e.g. aws.rds.db_instance.")
-    def type(self) -> str:
-        return self.record.type
-
-    @strawberry.field
-    def ci_class(self) -> CIClass:
-        return CIClass(vocabulary().class_of(self.record.type))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field
-    def provider(self) -> str | None:
-        return _opt(self.record.provider)
-
-    @strawberry.field(description="Account, project, subscription, cluster or file.")
-    def scope(self) -> str | None:
-        return _opt(self.record.scope)
-
-    @strawberry.field
-    def region(self) -> str | None:
-        return _opt(self.record.region)
-
-    @strawberry.field
-    def environment(self) -> str | None:
-        return _opt(self.record.environment)
-
-    @strawberry.field(description="The owning team or person (a team CI's id when one is known).")
-    def owner(self) -> str | None:
-        return _opt(self.record.owner)
-
-    @strawberry.field
-    def cost_centre(self) -> str | None:
-        return _opt(self.record.cost_centre)
-
-    @strawberry.field
-    def business_unit(self) -> str | None:
-        return _opt(self.record.business_unit)
-
-    @strawberry.field
-    def criticality(self) -> Criticality | None:
-        return Criticality(self.record.criticality) if self.record.criticality else None
-
-    @strawberry.field
-    def lifecycle_state(self) -> LifecycleState:
-        return LifecycleState(self.record.lifecycle_state)
+    as_of: strawberry.Private[datetime | None]
+    id: strawberry.ID = strawberry.field(description="The provider's own id (ARN, resource name...) or a declared key.")
+    type: str = strawberry.field(description="A type from the vocabulary, e.g. aws.rds.db_instance.")
+    ci_class: CIClass
+    name: str
+    provider: str | None
+    scope: str | None = strawberry.field(description="Account, project, subscription, cluster or file.")
+    region: str | None
+    environment: str | None
+    owner: str | None = strawberry.field(description="The owning team or person (a team CI's id when one is known).")
+    cost_centre: str | None
+    business_unit: str | None
+    criticality: Criticality | None
+    lifecycle_state: LifecycleState
+    aliases: list[str] = strawberry.field(
+        description="Other names the same thing is known by (endpoints, serial numbers)."
+    )
+    sources: list[str] = strawberry.field(description="The sources that report it.")
+    first_seen: datetime | None
+    last_seen: datetime | None
+    stale_since: datetime | None
+    as_of_time: datetime | None = strawberry.field(description="The time this CI is shown as of (null: now).")
 
     @strawberry.field
     def tags(self) -> list[Tag]:
@@ -340,30 +308,6 @@ class CI:
     @strawberry.field(description="Every type-specific attribute, as a JSON object.")
     def attributes(self) -> JSON:
         return JSON(self.record.attributes)
-
-    @strawberry.field(description="Other names the same thing is known by (endpoints, serial numbers).")
-    def aliases(self) -> list[str]:
-        return list(self.record.aliases)
-
-    @strawberry.field(description="The sources that report it.")
-    def sources(self) -> list[str]:
-        return list(self.record.sources)
-
-    @strawberry.field
-    def first_seen(self) -> datetime | None:
-        return self.record.first_seen
-
-    @strawberry.field
-    def last_seen(self) -> datetime | None:
-        return self.record.last_seen
-
-    @strawberry.field
-    def stale_since(self) -> datetime | None:
-        return self.record.stale_since
-
-    @strawberry.field(description="The time this CI is shown as of (null: now).")
-    def as_of_time(self) -> datetime | None:
-        return self.as_of
 
     @strawberry.field(description="The team CI that owns it: the target of OWNED_BY, else the CI named by owner.")
     async def owner_team(self, info: Ctx) -> CI | None:
@@ -415,11 +359,7 @@ class CI:
         hits: list[Hit] = await info.context.walk(key, self.as_of)
         found = await info.context.cis([hit.ci_id for hit in hits], self.as_of)
         return [
-            Reached(
-                ci=ci_node(found[hit.ci_id], self.as_of),
-                depth=hit.depth,
-                path=[rel_node(r, None, self.as_of) for r in hit.path],
-            )
+            Reached(ci=ci_node(found[hit.ci_id], self.as_of), depth=hit.depth, hit=hit, way=way, as_of=self.as_of)
             for hit in hits
             if hit.ci_id in found
         ]
@@ -824,7 +764,30 @@ CI_TYPES: tuple[type[CI], ...] = (*_BY_CLASS.values(), GenericCI)
 
 def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:
     """The GraphQL object for one CI: the implementation of its class."""
-    return _BY_CLASS.get(vocabulary().class_of(ci.type), GenericCI)(record=ci, as_of=as_of)
+    ci_class = vocabulary().class_of(ci.type)
+    return _BY_CLASS.get(ci_class, GenericCI)(
+        record=ci,
+        as_of=as_of,
+        id=strawberry.ID(ci.id),
+        type=ci.type,
+        ci_class=_CLASSES[ci_class],
+        name=ci.name,
+        provider=ci.provider or None,
+        scope=ci.scope or None,
+        region=ci.region or None,
+        environment=ci.environment or None,
+        owner=ci.owner or None,
+        cost_centre=ci.cost_centre or None,
+        business_unit=ci.business_unit or None,
+        criticality=_CRITICALITIES[ci.criticality] if ci.criticality else None,
+        lifecycle_state=_STATES[ci.lifecycle_state],
+        aliases=list(ci.aliases),
+        sources=list(ci.sources),
+        first_seen=ci.first_seen,
+        last_seen=ci.last_seen,
+        stale_since=ci.stale_since,
+        as_of_time=as_of,
+    )
 
 
 # --- paths, changes, connections, stats --------------------------------------------
