@@ -57,3 +57,35 @@ def test_default_regions_are_the_enabled_ones_of_the_callers_partition() -> None
     assert not in_partition("cn-north-1", "aws") and not in_partition("us-gov-west-1", "aws")
     assert in_partition("cn-northwest-1", "aws-cn") and not in_partition("eu-west-1", "aws-cn")
     assert in_partition("us-gov-east-1", "aws-us-gov")
+
+
+def _table(region: str, name: str) -> str:
+    return boto3.client("dynamodb", region_name=region).create_table(
+        TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )["TableDescription"]["TableArn"]
+
+
+def test_same_named_resources_in_two_regions_stay_two_cis(aws_env: str, engine: SyncEngine, store: SqliteStore) -> None:
+    first, second = _table(REGIONS[0], "orders"), _table(REGIONS[1], "orders")
+    for _ in range(2):
+        report = engine.run(AwsConnector(regions=REGIONS))
+        assert report.problems == []
+    found = store.get_cis([first, second])
+    assert {c.region for c in found.values()} == set(REGIONS)
+    assert all(c.aliases == ("orders",) for c in found.values())
+
+
+def test_a_hand_kept_ci_naming_an_instance_is_the_same_ci(aws_env: str, engine: SyncEngine, store: SqliteStore) -> None:
+    from cmdb.model import CI
+
+    reply = boto3.client("ec2", region_name=REGIONS[0]).run_instances(
+        ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1)["Instances"][0]
+    engine.edit(actor="alice", cis=[CI(id="legacy-billing-vm", type="compute.vm", name="billing",
+                                       aliases=(reply["InstanceId"],), owner="team-billing")])
+    for _ in range(2):
+        engine.run(AwsConnector(regions=REGIONS[:1]))
+    (merged,) = store.get_cis(["legacy-billing-vm"]).values()
+    arn = f"arn:aws:ec2:{REGIONS[0]}:{ACCOUNT}:instance/{reply['InstanceId']}"
+    assert merged.type == "aws.ec2.instance" and arn in merged.aliases and "aws" in merged.sources
+    assert not store.get_cis([arn])  # folded into the hand-kept CI, not a second one
