@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from enum import StrEnum
 
 from graphql.error import GraphQLError
@@ -77,6 +78,13 @@ class ErrorCodes(MaskErrors):
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda error: code_of(error) is None)
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result  # an execution result, or None when the operation raised
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[union-attr]
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed: list[GraphQLError] = []

@@ -175,7 +175,7 @@ class PageInfo:
 
 
 _RELATIONSHIP_TYPES = {member.value: member for member in RelationshipType}
-_IMPACTS = {member.value: member for member in Impact}
+_IMPACTS: dict[str, Impact] = {str(member.value): member for member in Impact}  # values are the strings
 _REVIEWS = {member.value: member for member in Review}
 _STATES = {member.value: member for member in LifecycleState}
 _CRITICALITIES = {member.value: member for member in Criticality}
