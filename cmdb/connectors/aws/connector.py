@@ -24,6 +24,12 @@ import boto3  # type: ignore[import-untyped]
 import botocore.loaders  # type: ignore[import-untyped]
 import botocore.session  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.credentials import (  # type: ignore[import-untyped]
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
 from botocore.exceptions import (  # type: ignore[import-untyped]
     BotoCoreError,
     ClientError,
@@ -61,12 +67,13 @@ _LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
 
 
-def new_session(**kwargs: Any) -> Any:
+def new_session(*, credential_provider: Any = None, **kwargs: Any) -> Any:
     """A boto3 session whose service models come from one loader per process.
 
     Each new session would otherwise parse botocore's JSON models again (about
     1.5 s for the endpoint rules and a dozen services); one assumed-role
-    session per account makes that add up. Credentials are not shared.
+    session per account makes that add up. Credentials are not shared:
+    ``credential_provider`` replaces the standard chain for this session.
     """
     global _LOADER
     core = botocore.session.get_session()
@@ -74,6 +81,8 @@ def new_session(**kwargs: Any) -> Any:
         if _LOADER is None:
             _LOADER = botocore.loaders.create_loader(core.get_config_variable("data_path"))
         core.register_component("data_loader", _LOADER)
+    if credential_provider is not None:
+        core.register_component("credential_provider", CredentialResolver(providers=[credential_provider]))
     return boto3.Session(botocore_session=core, **kwargs)
 
 
@@ -86,6 +95,21 @@ def in_partition(region: str, partition: str) -> bool:
     if partition in _PARTITION_PREFIXES:
         return region.startswith(_PARTITION_PREFIXES[partition])
     return not any(region.startswith(p) for prefixes in _PARTITION_PREFIXES.values() for p in prefixes)
+
+
+class _AssumedRole(CredentialProvider):  # type: ignore[misc]
+    """Credentials of an assumed role that renew themselves before they expire,
+    so that a sweep longer than the role's session (one hour by default) goes on."""
+
+    METHOD = "cmdb-assume-role"
+    CANONICAL_NAME = "cmdb-assume-role"
+
+    def __init__(self, fetcher: Any) -> None:
+        super().__init__()
+        self._fetcher = fetcher
+
+    def load(self) -> Any:
+        return DeferredRefreshableCredentials(refresh_using=self._fetcher.fetch_credentials, method=self.METHOD)
 
 
 @dataclass(slots=True)
@@ -157,7 +181,7 @@ class AwsConnector:
             user_agent_extra="cmdb",
         )
         self._session = session
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._unreachable: set[str] = set()
         self._clients: dict[tuple[str, str, str], Client] = {}
         #: seconds spent in each unit, for benchmarks: (scope, service.unit) -> seconds
@@ -193,24 +217,29 @@ class AwsConnector:
             parts = role_arn.split(":")
             role_account = parts[4] if len(parts) > 5 else "unknown"
             try:
-                params: dict[str, str] = {"RoleArn": role_arn, "RoleSessionName": "cmdb-discovery"}
-                if self.external_id:
-                    params["ExternalId"] = self.external_id
-                sts = base.client("sts", config=self.config, region_name=base.region_name or "us-east-1")
-                creds = sts.assume_role(**params)["Credentials"]
-                session = new_session(
-                    aws_access_key_id=creds["AccessKeyId"],
-                    aws_secret_access_key=creds["SecretAccessKey"],
-                    aws_session_token=creds["SessionToken"],
-                    region_name=base.region_name,
-                )
-                assumed_account, assumed_partition = self._identity(session)
+                session = self._assumed_session(base, role_arn)
+                assumed_account, assumed_partition = self._identity(session)  # assumes the role now
             except (ClientError, BotoCoreError) as exc:
                 reason = f"cannot assume {role_arn}: {why(exc)}"
                 scopes = [ScopeDone(f"aws:{role_account}:{r}", False, reason) for r in [GLOBAL, *(self.regions or [])]]
                 yield Problem(f"aws:{role_account}/sts", reason), scopes
                 continue
             yield _Account(session, assumed_account, assumed_partition, role_arn)
+
+    def _assumed_session(self, base: Any, role_arn: str) -> Any:
+        extra: dict[str, str] = {"RoleSessionName": "cmdb-discovery"}
+        if self.external_id:
+            extra["ExternalId"] = self.external_id
+        region = base.region_name or "us-east-1"
+
+        def sts_client(service: str, **credentials: Any) -> Client:
+            with self._lock:
+                return base.client(service, region_name=region, config=self.config, **credentials)
+
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=sts_client, source_credentials=base.get_credentials(), role_arn=role_arn, extra_args=extra
+        )
+        return new_session(credential_provider=_AssumedRole(fetcher), region_name=base.region_name)
 
     def _region_names(self, acct: _Account) -> list[str]:
         if self.regions:
