@@ -4,7 +4,20 @@ Blast radius and dependencies, failure that respects redundancy, change risk,
 planned changes, incident impact and root causes, what-if and single points of
 failure, and the same questions as of a past time. Every function takes a
 ``Store``, a ``networkx.MultiDiGraph`` (as ``cmdb.export.to_networkx`` makes)
-or a ``GraphView``; none holds a query language.
+or a ``GraphView``; none holds a query language. In a notebook::
+
+    import pandas as pd
+    from cmdb.impact import blast_radius, change_risk, what_if
+
+    radius = blast_radius(store, "arn:aws:rds:eu-west-1:412381904377:db:orders", states=True)
+    pd.DataFrame(radius.records())          # one row per CI: depth, state, owner, path
+    g = radius.subgraph()                   # networkx.MultiDiGraph of the paths
+    print(change_risk(store, radius.start_ids, "patch").explanation)
+    what_if(store, remove=["k8s-prod/node/ip-10-0-3-17"]).services_down
+
+The same calls work on ``cmdb.export.to_networkx(cis, relationships)``.
+Direction everywhere: ``A -> B`` means A needs B, so failure of B reaches A;
+``blast_radius`` walks to dependents, ``dependencies`` to what is needed.
 """
 
 from cmdb.impact.failure import Affected, FailureImpact, State, failure_impact

@@ -18,6 +18,7 @@ cycles terminate and a ring of mutual alternatives does not take itself down.
 from __future__ import annotations
 
 import logging
+import operator
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_rel_order = operator.attrgetter("from_id", "type", "to_id")
 
 State = Literal["down", "degraded", "unaffected"]
 
@@ -116,9 +119,10 @@ def propagate(
     queue: deque[str] = deque(down)
 
     def fail(rel: Relationship) -> bool:
-        if rel.key in failed_keys:
+        key = (rel.from_id, rel.type, rel.to_id)
+        if key in failed_keys:
             return False
-        failed_keys.add(rel.key)
+        failed_keys.add(key)
         source = rel.from_id
         if source in down:
             return False
@@ -196,7 +200,7 @@ def failure_impact(
 
     reached, result.truncated = bfs(dependents, starts, max_depth, limit)
     for edges in in_edges.values():
-        edges.sort(key=lambda r: r.key)
+        edges.sort(key=_rel_order)
 
     # Removed relationships: the edges themselves, as the store holds them.
     failed_edges: list[Relationship] = []

@@ -197,9 +197,12 @@ def _walk(
     hits, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
     hits.sort(key=lambda h: (h.depth, h.ci_id))
     hit_ids = [h.ci_id for h in hits]
-    service_ids = view.of_type(hit_ids, BUSINESS_SERVICE)
-    wanted = hit_ids if details else [i for i in hit_ids if i in service_ids]
-    cis = view.get_cis(wanted)
+    if details:
+        cis = view.get_cis(hit_ids)
+        service_ids = {i for i, ci in cis.items() if ci.type == BUSINESS_SERVICE}
+    else:
+        service_ids = view.of_type(hit_ids, BUSINESS_SERVICE)
+        cis = view.get_cis(sorted(service_ids))
     impact = None
     if states and direction == "in":
         impact = failure_impact(view, start_ids, types=type_filter, max_depth=max_depth, limit=limit)

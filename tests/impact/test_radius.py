@@ -121,3 +121,12 @@ def test_unknown_start_is_not_found(store: SqliteStore) -> None:
 def test_retired_relationships_are_not_walked(chain: SyncEngine, store: SqliteStore) -> None:
     chain.remove_relationship(("vm", "DEPENDS_ON", "db"), actor="test")
     assert blast_radius(store, "db").ids == ["report"]
+
+
+def test_type_lookup_is_the_same_for_few_and_many_ids(chain: SyncEngine, store: SqliteStore) -> None:
+    from cmdb.impact import StoreView
+
+    view = StoreView(store)
+    few = ["pay", "shop", "db", "api"]
+    many = [*few, *(f"not-there-{i}" for i in range(2500))]
+    assert view.of_type(few, "service.business") == view.of_type(many, "service.business") == {"pay", "shop"}

@@ -1,0 +1,210 @@
+"""The impact module at scale: blast radius, change risk and what-if on the demo estate.
+
+    python benchmarks/impact.py                  # 1M CIs (fanout 24, about 4M relationships)
+    python benchmarks/impact.py --size 100000    # a quicker look
+    python benchmarks/impact.py --db est.db      # reuse a store file (loaded once if empty)
+
+Loads the demo estate (``cmdb.demo.DemoConnector``, the generator of
+``benchmarks/estate_1m.py``) through the sync engine, then times, each over
+``--samples`` starts: blast radius at depth 6 from leaf starts (volumes, disks,
+config maps), hub starts (networks, as in estate_1m.py) and the widest starts
+(the largest upstream reach among 3,000 random CIs) — the store's own
+``traverse``, ``blast_radius(details=False)``, with every reached CI loaded and
+with down/degraded states — next to an
+in-memory rustworkx BFS over the same graph in the same run (the floor; also
+networkx with ``--networkx``); change risk of hubs and leaves; what-if (remove a
+database under services) and the single points of failure of a service.
+Targets (issue #6): hub depth-6 p95 within 2x the in-memory floor; change risk
+of a hub p95 <= 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import rustworkx as rx
+
+from cmdb.demo import DemoConnector
+from cmdb.impact import blast_radius, change_risk, single_points_of_failure, what_if
+from cmdb.store import CIFilter, SqliteStore
+from cmdb.sync import SyncEngine
+
+LEAF_TYPES = ("aws.ec2.volume", "gcp.compute.disk", "azure.compute.disk", "k8s.configmap")
+HUB_TYPES = ("aws.ec2.vpc", "gcp.compute.network", "azure.network.vnet")
+DB_TYPES = ("aws.rds.db_instance", "gcp.sqladmin.instance", "azure.sql.database")
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def timed(fn: Callable[[str], Any], starts: Sequence[str]) -> tuple[list[float], list[Any]]:
+    times: list[float] = []
+    results: list[Any] = []
+    for start in starts:
+        began = time.perf_counter()
+        results.append(fn(start))
+        times.append((time.perf_counter() - began) * 1000)
+    return times, results
+
+
+def row(label: str, times: list[float], extra: str = "", floor: list[float] | None = None) -> None:
+    p50, p95 = percentiles(times)
+    line = f"{label:42} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms"
+    if floor is not None:
+        f50, f95 = percentiles(floor)
+        line += f"   floor p50 {f50:7.2f} ms  p95 {f95:7.2f} ms  p95 ratio {p95 / max(f95, 1e-6):5.2f}x"
+    print(line + (f"   {extra}" if extra else ""), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1_000_000, help="CIs to generate (default 1,000,000)")
+    parser.add_argument("--fanout", type=int, default=24, help="service calls per workload (sets relationships per CI)")
+    parser.add_argument("--samples", type=int, default=40, help="starts per measurement")
+    parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--limit", type=int, default=10_000, help="most CIs one blast radius returns")
+    parser.add_argument("--db", type=Path, help="store file (default: a temporary directory); loaded if empty")
+    parser.add_argument("--networkx", action="store_true", help="also time an in-memory networkx BFS (slow to build)")
+    args = parser.parse_args()
+
+    path = args.db or Path(tempfile.mkdtemp(prefix="cmdb-impact-bench-")) / "bench.db"
+    store = SqliteStore(path)
+    if store.count_cis(CIFilter()) == 0:
+        began = time.perf_counter()
+        SyncEngine(store).run(DemoConnector(args.size, fanout=args.fanout))
+        print(f"loaded the demo estate into {path} in {time.perf_counter() - began:.1f} s", flush=True)
+    stats = store.stats()
+    print(f"estate: {stats.total:,} CIs, {stats.relationships:,} relationships ({path})", flush=True)
+
+    rng = random.Random(6)
+
+    def sample(types: Sequence[str]) -> list[str]:
+        ids = [ci.id for ci in store.list_cis(CIFilter(types=tuple(types)), 5000).items]
+        return [rng.choice(ids) for _ in range(args.samples)]
+
+    leaves, hubs, dbs = sample(LEAF_TYPES), sample(HUB_TYPES), sample(DB_TYPES)
+    services = sample(("service.business",))
+
+    began = time.perf_counter()
+    graph: rx.PyDiGraph = rx.PyDiGraph()
+    index: dict[str, int] = {}
+    for ci in store.iter_cis(batch_size=20_000):
+        index[ci.id] = graph.add_node(ci.id)
+    graph.add_edges_from(
+        [
+            (index[r.from_id], index[r.to_id], None)
+            for r in store.iter_relationships(batch_size=20_000)
+            if r.lifecycle_state != "retired" and r.review != "rejected"
+        ]
+    )
+    print(f"in-memory rustworkx graph built in {time.perf_counter() - began:.1f} s", flush=True)
+
+    def floor_bfs(start: str) -> int:
+        """Dependents within depth, up to the limit: the same walk, in memory."""
+        seen = {index[start]}
+        frontier = [index[start]]
+        found = 0
+        for _ in range(args.depth):
+            nxt: list[int] = []
+            for node in frontier:
+                for pred in graph.predecessor_indices(node):
+                    if pred not in seen:
+                        seen.add(pred)
+                        nxt.append(pred)
+                        found += 1
+                        if found >= args.limit:
+                            return found
+            if not nxt:
+                break
+            frontier = nxt
+        return found
+
+    nx_floor: Callable[[str], int] | None = None
+    if args.networkx:
+        import networkx as nx
+
+        began = time.perf_counter()
+        g = nx.DiGraph()
+        g.add_edges_from((r.from_id, r.to_id) for r in store.iter_relationships(batch_size=20_000))
+        print(f"in-memory networkx graph built in {time.perf_counter() - began:.1f} s", flush=True)
+
+        def nx_floor(start: str) -> int:
+            found = 0
+            for _ in nx.bfs_edges(g, start, reverse=True, depth_limit=args.depth):
+                found += 1
+                if found >= args.limit:
+                    break
+            return found
+
+    # The widest starts: of 3,000 random CIs, those whose depth-limited upstream is largest.
+    every = list(index)
+    probe = [every[rng.randrange(len(every))] for _ in range(3000)]
+    reach = sorted(((floor_bfs(s), s) for s in probe), reverse=True)
+    widest = [s for _, s in reach[: args.samples]]
+    print(
+        f"widest starts reach {reach[args.samples - 1][0]:,}..{reach[0][0]:,} CIs within depth {args.depth}", flush=True
+    )
+
+    for label, starts in (("leaf", leaves), ("hub", hubs), ("widest", widest)):
+        floor_ms, floor_sizes = timed(floor_bfs, starts)
+        raw_ms, _ = timed(lambda s: store.traverse([s], "in", max_depth=args.depth, limit=args.limit), starts)
+        row(f"store.traverse {label} depth {args.depth}", raw_ms)
+        store_ms, radii = timed(
+            lambda s: blast_radius(store, s, max_depth=args.depth, limit=args.limit, details=False), starts
+        )
+        sizes = [len(r.reached) for r in radii]
+        assert sizes == floor_sizes, f"the store and the in-memory BFS disagree: {sizes[:5]} vs {floor_sizes[:5]}"
+        services_hit = statistics.median(len(r.services) for r in radii)
+        row(
+            f"blast radius {label} depth {args.depth}",
+            store_ms,
+            f"CIs reached median {statistics.median(sizes):,.0f}, services {services_hit:,.0f}",
+            floor_ms,
+        )
+        if nx_floor is not None:
+            nx_ms, _ = timed(nx_floor, starts)
+            row(f"  networkx floor {label}", nx_ms)
+        full_ms, _ = timed(lambda s: blast_radius(store, s, max_depth=args.depth, limit=args.limit), starts)
+        row(f"blast radius {label} depth {args.depth}, CIs loaded", full_ms)
+        states_ms, _ = timed(
+            lambda s: blast_radius(store, s, max_depth=args.depth, limit=args.limit, details=False, states=True), starts
+        )
+        row(f"blast radius {label} depth {args.depth}, with states", states_ms)
+
+    for label, starts in (("hub", hubs), ("widest", widest), ("database", dbs), ("leaf", leaves)):
+        risk_ms, risks = timed(lambda s: change_risk(store, s, "modify"), starts)
+        scores = [r.score for r in risks]
+        row(
+            f"change risk {label}",
+            risk_ms,
+            f"score median {statistics.median(scores):.0f} (min {min(scores)}, max {max(scores)}), "
+            f"truncated {sum(r.truncated for r in risks)}/{len(risks)}",
+        )
+
+    whatif_ms, results = timed(lambda s: what_if(store, remove=[s]), dbs)
+    row(
+        "what-if: remove a database",
+        whatif_ms,
+        f"services down median {statistics.median(len(r.services_down) for r in results):.0f}",
+    )
+    spof_ms, points = timed(lambda s: single_points_of_failure(store, s), services[: max(5, args.samples // 4)])
+    row(
+        "single points of failure of a service",
+        spof_ms,
+        f"single points median {statistics.median(len(p) for p in points):.0f}",
+    )
+    store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
