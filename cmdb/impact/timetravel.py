@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cmdb.errors import NotFound
 from cmdb.impact.graph import GraphLike, StoreView, as_view
 from cmdb.impact.radius import BlastRadius, blast_radius
 from cmdb.model import now
@@ -68,7 +69,11 @@ def blast_radius_diff(
     """The blast radius at ``before`` against the one at ``after`` (default: now, the live graph)."""
     view = as_view(graph)
     live = isinstance(view, StoreView) and after is None
-    then = blast_radius(view, ci_ids, max_depth=max_depth, types=types, limit=limit, details=False, as_of=before)
+    try:
+        then = blast_radius(view, ci_ids, max_depth=max_depth, types=types, limit=limit, details=False, as_of=before)
+    except NotFound:  # the CIs did not exist yet: everything that depends on them now is new
+        ids = tuple(sorted({ci_ids} if isinstance(ci_ids, str) else set(ci_ids)))
+        then = BlastRadius(ids, "in", max_depth, tuple(sorted(types)) if types else None, [], [], [], False, before)
     later = blast_radius(
         view, ci_ids, max_depth=max_depth, types=types, limit=limit, details=False, as_of=None if live else after
     )

@@ -177,3 +177,14 @@ def test_errors_are_one_line_with_a_hint(tmp_path: Path, capsys: pytest.CaptureF
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "no CI with id 'nope'" in err and "hint:" in err and "Traceback" not in err
+
+
+def test_blast_radius_since_and_as_of(run: Run) -> None:
+    before = (now() - timedelta(days=1)).isoformat()
+    diff = json.loads(run("impact", "db", "--since", before, "--format", "json").output)
+    assert diff["services_added"] == ["pay", "shop"] and diff["removed"] == []
+    assert "2 more services depend on db" in diff["summary"]
+    text = run("impact", "db", "--since", before).output
+    assert "services joined: pay, shop" in text
+    later = json.loads(run("impact", "db", "--as-of", now().isoformat(), "--format", "json").output)
+    assert later["services"] == ["pay", "shop"]
