@@ -54,13 +54,15 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
     web = create_app(store, settings, engine=app.engine(), freeze_gc=True)
     tokens = len(TokenBook.from_settings(settings))
     url = f"http://{host if host not in ('0.0.0.0', '::') else 'localhost'}:{port}/graphql"
-    console.print(f"serving {store.location} at [bold]{url}[/] (GraphiQL: open it in a browser)", highlight=False)
+    console.print(
+        f"serving {store.location} at [bold]{url}[/] (GraphiQL: open it in a browser)", highlight=False, soft_wrap=True
+    )
     console.print(
         f"{tokens} token(s) configured; anonymous read is {'on' if settings.anonymous_read else 'off'}",
         highlight=False,
     )
     since = now().date().isoformat()
-    console.print("try:\n" + EXAMPLES.format(since=since), highlight=False, markup=False)
+    console.print("try:\n" + EXAMPLES.format(since=since), highlight=False, markup=False, soft_wrap=True)
     uvicorn.run(web, host=host, port=port, log_level=log_level, access_log=log_level in ("info", "debug", "trace"))
 
 

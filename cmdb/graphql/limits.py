@@ -78,7 +78,7 @@ def traversal_cost(
     variables: dict[str, Any] | None,
     limits: Limits,
 ) -> int:
-    """depth x first of every traversal field, times the page sizes that enclose it."""
+    """depth x first (x start CIs) of every traversal field, times the page sizes that enclose it."""
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
@@ -102,7 +102,8 @@ def traversal_cost(
                 first = _int_arg(args, limits.default_page_size, "first", "limit")
                 inner = multiplier
                 if selection.name.value in TRAVERSAL_FIELDS:
-                    total += multiplier * _int_arg(args, 1, "depth", "maxDepth") * first
+                    starts = max(1, len(args.get("ids") or args.get("failing") or [None]))
+                    total += multiplier * starts * _int_arg(args, 1, "depth", "maxDepth") * first
                     inner = multiplier * first
                 elif "first" in args:
                     inner = multiplier * first

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
-from cmdb.errors import ValidationError
+from cmdb.errors import LimitExceeded, ValidationError
 from cmdb.graphql.context import Context
 from cmdb.graphql.limits import page_size
 from cmdb.model import CI
@@ -128,6 +128,13 @@ async def _ci_connection_as_of(
 
 def _matching_as_of(context: Context, store_filter: CIFilter, as_of: datetime) -> list[CI]:
     from cmdb.history import snapshot
+
+    cap = context.settings.graphql.max_snapshot_cis
+    if context.store.count_cis(CIFilter()) > cap:
+        raise LimitExceeded(
+            f"cis(asOf) rewinds the whole estate, which holds more than {cap:,} CIs",
+            hint="read single CIs as they were with ci(id, asOf), or raise CMDB_GRAPHQL__MAX_SNAPSHOT_CIS",
+        )
 
     picture = snapshot(context.store, as_of)
     return [ci for ci in picture.cis.values() if _passes(ci, store_filter)]

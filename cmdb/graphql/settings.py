@@ -31,6 +31,9 @@ class Limits(BaseModel):
         description="bound on the sum over traversal fields of depth x first x the pages enclosing them",
     )
     impact_walk_limit: int = Field(10_000, ge=1, description="most CIs affectedServices and changeRisk walk")
+    max_snapshot_cis: int = Field(
+        200_000, ge=1, description="largest estate cis(asOf) rewinds (it rewinds the whole estate)"
+    )
     max_path_depth: int = Field(12, ge=1, description="longest path `path(from, to)` looks for")
     dataloader_batch_size: int = Field(500, ge=1, description="most keys one dataloader call sends to the store")
 

@@ -9,6 +9,7 @@ import pytest
 
 from cmdb.model import CI
 from cmdb.store import SqliteStore
+from cmdb.store.base import CIFilter
 
 from .conftest import Api, _api, api_settings
 
@@ -103,3 +104,18 @@ async def test_internal_errors_are_masked(demo_store: SqliteStore) -> None:
         assert error["message"] == "Unexpected error."
         assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
         assert "secret" not in str(body)
+
+
+async def test_traversal_cost_counts_start_cis(demo_api: Api, demo_store: SqliteStore) -> None:
+    ids = [ci.id for ci in demo_store.list_cis(CIFilter(), 60).items]
+    code, message = await _code(
+        demo_api, "query($ids: [ID!]!) { impact(ids: $ids, depth: 8, first: 50) { truncated } }", {"ids": ids}
+    )
+    assert code == "LIMIT_EXCEEDED" and "24,000" in message  # 60 starts x 8 x 50
+
+
+async def test_listing_as_of_refuses_an_estate_too_large_to_rewind(demo_store: SqliteStore) -> None:
+    settings = api_settings(graphql=api_settings().graphql.model_copy(update={"max_snapshot_cis": 10}))
+    async for api in _api(demo_store, settings):
+        code, message = await _code(api, '{ cis(asOf: "2026-01-01T00:00:00Z") { totalCount } }')
+        assert code == "LIMIT_EXCEEDED" and "more than 10 CIs" in message
