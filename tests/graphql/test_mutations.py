@@ -141,6 +141,10 @@ async def test_add_and_remove_a_relationship(api: Api, estate: SqliteStore) -> N
     )
     assert removed["removeRelationship"]["lifecycleState"] == "RETIRED"
     assert estate.relationships([DB], "out", ["RUNS_ON"]) == []
+    shown = await api.data(
+        f'{{ ci(id: "{DB}") {{ now: relationships(types: [RUNS_ON]) {{ toId }} all: relationships(types: [RUNS_ON], includeInactive: true) {{ toId lifecycleState }} }} }}'
+    )
+    assert shown["ci"]["now"] == [] and shown["ci"]["all"] == [{"toId": "srv-0042", "lifecycleState": "RETIRED"}]
     kinds = [(c.kind, c.actor) for c in estate.iter_changes(ChangeFilter(ci_ids=(DB,))) if c.rel_type == "RUNS_ON"]
     assert kinds == [("rel.added", "ci-bot"), ("rel.removed", "ci-bot")]
     unknown = await api.error(

@@ -245,3 +245,18 @@ async def test_graphiql_is_served_to_a_browser(demo_api: Api) -> None:
     response = await demo_api.client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_changes_page_round_trip(demo_api: Api, demo_store: SqliteStore) -> None:
+    from cmdb.store.base import ChangeFilter
+
+    query = "query($after: String) { changes(first: 500, after: $after) { pageInfo { hasNextPage endCursor } edges { node { seq } } } }"
+    seqs: list[int] = []
+    after: str | None = None
+    while True:
+        page = (await demo_api.data(query, {"after": after}))["changes"]
+        seqs += [e["node"]["seq"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seqs == [c.seq for c in demo_store.iter_changes(ChangeFilter())]
