@@ -12,6 +12,14 @@ p50/p95 latency for
 - a ``ci(id)`` lookup (a different CI each request);
 - a depth-3 dependency query whose answer is about 100 CIs, each with its path.
 
+- the same dependency query from one client (one request's latency, no queue).
+
+Also prints the CPU time per request of the server process and of the driver:
+on a small machine the two share the cores, and the server's CPU per request
+says what one worker can serve on a core of its own (1000 / ms = req/s).
+uvicorn picks httptools and uvloop when they are installed (``uvicorn[standard]``);
+the header line says which it runs.
+
 Targets (issue #5): >= 1,000 req/s for the lookup, p95 <= 25 ms for the
 dependency query, at 10 concurrent clients.
 """
@@ -24,6 +32,7 @@ import importlib.util
 import json
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -56,37 +65,46 @@ async def drive(url: str, query: str, ids: list[str], requests: int, clients: in
     issued = 0
     deadline = time.perf_counter() + seconds
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # httpx's transport, without the client layer (redirects, cookies, auth flows, hooks): the
+    # driver shares two cores with the server, and every microsecond it spends is one the
+    # server does not get.
+    transport = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    )
+    walk = "(depth: 3" in query
 
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async def post(ci_id: str) -> tuple[int, Any]:
+        body = json.dumps({"query": query, "variables": {"id": ci_id}}).encode()
+        request = httpx.Request("POST", url, content=body, headers=headers)
+        response = await transport.handle_async_request(request)
+        content = await response.aread()
+        await response.aclose()
+        return response.status_code, json.loads(content)
+
+    async with transport:
 
         async def one_client(seed: int) -> None:
             nonlocal issued, errors
             rng = random.Random(seed)
             while issued < requests and time.perf_counter() < deadline:
                 issued += 1
-                body = json.dumps({"query": query, "variables": {"id": rng.choice(ids)}})
                 began = time.perf_counter()
-                response = await client.post(url, content=body, headers=headers)
+                status, payload = await post(rng.choice(ids))
                 latencies.append((time.perf_counter() - began) * 1000)
-                payload = response.json()
-                if response.status_code != 200 or payload.get("errors"):
+                if status != 200 or payload.get("errors"):
                     errors += 1
-                elif "(depth: 3" in query:
+                elif walk:
                     sizes.append(max(len(v) for v in payload["data"]["ci"].values() if isinstance(v, list)))
 
         # Warm up (connections, caches) before measuring.
-        await asyncio.gather(
-            *(
-                client.post(url, content=json.dumps({"query": query, "variables": {"id": ids[0]}}), headers=headers)
-                for _ in range(clients)
-            )
-        )
+        await asyncio.gather(*(post(ids[0]) for _ in range(clients)))
         started = time.perf_counter()
         await asyncio.gather(*(one_client(i) for i in range(clients)))
         elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        "driver_cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000 / max(1, len(latencies) + clients),
         "requests": len(latencies),
         "errors": errors,
         "seconds": elapsed,
@@ -203,7 +221,7 @@ def main() -> None:
             )
             print(
                 f"{'scenario':<44}{'requests':>9}{'errors':>7}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'CIs':>6}"
-                f"{'server CPU ms/req':>19}"
+                f"{'server CPU ms/req':>19}{'driver CPU ms/req':>19}"
             )
             walk = f"{FIELDS[direction]}(depth: 3) ~100 CIs"
             walk_query = DEPENDENCIES % FIELDS[direction]
@@ -217,7 +235,7 @@ def main() -> None:
                 cis = "" if result["cis_per_answer"] is None else f"{result['cis_per_answer']:.0f}"
                 print(
                     f"{label:<44}{result['requests']:>9}{result['errors']:>7}{result['rps']:>9.0f}"
-                    f"{result['p50']:>9.1f}{result['p95']:>9.1f}{cis:>6}{result['cpu_ms']:>19.2f}",
+                    f"{result['p50']:>9.1f}{result['p95']:>9.1f}{cis:>6}{result['cpu_ms']:>19.2f}{result['driver_cpu_ms']:>19.2f}",
                     flush=True,
                 )
         finally:
