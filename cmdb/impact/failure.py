@@ -146,10 +146,13 @@ def propagate(
 
 
 def _cause_path(ci_id: str, down: dict[str, Relationship | None]) -> tuple[Relationship, ...]:
+    """The edges the failure travelled to ``ci_id``, from where it began; empty when they go round a ring."""
     steps: list[Relationship] = []
     seen: set[str] = set()
     node = ci_id
-    while (edge := down.get(node)) is not None and node not in seen:
+    while (edge := down.get(node)) is not None:
+        if node in seen:
+            return ()
         seen.add(node)
         steps.append(edge)
         node = edge.to_id
@@ -312,7 +315,7 @@ def _describe(
             if cause is None:
                 affected.append(Affected(ci_id, "down", 0, (), "failing"))
                 continue
-            path = _cause_path(ci_id, down)
+            path = _cause_path(ci_id, down) or path_to(ci_id, reached)
             if ci_id in forced:
                 reason = f"every remaining {cause.type} alternative leads back into the failure"
             elif (ci_id, cause.type) in group_size:

@@ -112,3 +112,26 @@ def test_failure_impact_matches_a_brute_force_evaluation_on_dags(tmp_path: Path,
             assert set(failure_impact(graph, sorted(failing), max_depth=20).down) == expected
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_failure_states_agree_between_the_store_and_networkx_on_cyclic_graphs(tmp_path: Path, seed: int) -> None:
+    store = SqliteStore(tmp_path / f"c{seed}.db")
+    try:
+        random_estate(SyncEngine(store), 100 + seed, nodes=80, edges=240)
+        graph = to_networkx(store.iter_cis(), store.iter_relationships())
+        assert not nx.is_directed_acyclic_graph(graph)
+        rng = random.Random(seed)
+        for _ in range(10):
+            failing = sorted(rng.sample(sorted(graph.nodes), rng.randint(1, 5)))
+            from_store = failure_impact(store, failing, max_depth=20)
+            from_graph = failure_impact(graph, failing, max_depth=20)
+            assert {c: a.state for c, a in from_store.affected.items()} == {
+                c: a.state for c, a in from_graph.affected.items()
+            }
+            # Every CI reported down has a failure path that starts at a failing CI.
+            for affected in from_store.affected.values():
+                if affected.state == "down" and affected.path:
+                    assert affected.path[0].to_id in failing and affected.path[-1].from_id == affected.ci_id
+    finally:
+        store.close()

@@ -130,6 +130,7 @@ def test_a_ring_of_mutual_alternatives_does_not_take_itself_down(engine: SyncEng
     # Each still names the other, but that route only leads back into the failure.
     assert both.state("x") == "down" and both.state("y") == "down"
     assert both.affected["x"].reason == "every remaining ROUTES_TO alternative leads back into the failure"
+    assert [r.key for r in both.affected["x"].path] == [("x", "ROUTES_TO", "bx")]  # a real path from a failing CI
 
 
 def test_removed_relationship_and_degraded_inputs(web: SyncEngine, store: SqliteStore) -> None:
