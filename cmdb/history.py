@@ -38,12 +38,21 @@ class Snapshot:
     relationships: dict[RelKey, Relationship]
 
 
+_IDS_PER_QUERY = 400  # keeps each change query well inside a backend's parameter limit
+
+
 def _later_changes(store: Store, at: datetime, ci_ids: Sequence[str] | None = None) -> list[ChangeRecord]:
     """Changes strictly after ``at``, newest first (the order to undo them in)."""
-    filter = ChangeFilter(ci_ids=tuple(ci_ids) if ci_ids is not None else None, since=at)
-    changes = [c for c in store.iter_changes(filter) if c.at > at]
-    changes.sort(key=lambda c: c.seq, reverse=True)
-    return changes
+    if ci_ids is None:
+        filters = [ChangeFilter(since=at)]
+    else:
+        unique = list(dict.fromkeys(ci_ids))
+        filters = [
+            ChangeFilter(ci_ids=tuple(unique[i : i + _IDS_PER_QUERY]), since=at)
+            for i in range(0, len(unique), _IDS_PER_QUERY)
+        ]
+    by_seq = {c.seq: c for f in filters for c in store.iter_changes(f) if c.at > at}
+    return [by_seq[seq] for seq in sorted(by_seq, reverse=True)]
 
 
 def _undo_ci(ci: CI, change: ChangeRecord) -> None:

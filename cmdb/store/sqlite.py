@@ -683,17 +683,19 @@ class SqliteStore:
         return reached
 
     def _edges(self, triples: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str, int], Relationship]:
-        wanted = set(triples)
-        by_src: dict[int, list[tuple[int, str, int]]] = {}
-        for triple in wanted:
-            by_src.setdefault(triple[0], []).append(triple)
+        """The relationships with these exact keys, each looked up by its primary key."""
+        wanted = sorted(set(triples))
         found: dict[tuple[int, str, int], Relationship] = {}
-        for chunk in _chunks(sorted(by_src)):
-            rows = self._query(f"{_REL_SELECT} WHERE r.src IN ({_marks(len(chunk))})", chunk)
+        for chunk in _chunks(wanted, CHUNK // 3):
+            keys = ",".join("(?, ?, ?)" for _ in chunk)
+            rows = self._query(
+                f"WITH k(src, type, dst) AS (VALUES {keys}) "
+                f"SELECT a.id, b.id, {_REL_COLUMNS} FROM k CROSS JOIN rels r ON r.src = k.src AND r.type = k.type "
+                "AND r.dst = k.dst JOIN cis a ON a.nid = r.src JOIN cis b ON b.nid = r.dst",
+                [value for triple in chunk for value in triple],
+            )
             for row in rows:
-                triple = (row[2], row[3], row[4])
-                if triple in wanted:
-                    found[triple] = _row_to_rel(row)
+                found[(row[2], row[3], row[4])] = _row_to_rel(row)
         return found
 
     @staticmethod
