@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,6 +253,10 @@ def _serve(host: str, port: int) -> None:
     if serve_command is None:
         console.print("GraphQL is not part of this installation; the estate is loaded.")
         return
+    no_tokens = not (os.environ.get("CMDB_TOKENS") or os.environ.get("CMDB_TOKENS_FILE"))
+    if no_tokens and host in ("127.0.0.1", "localhost", "::1"):
+        # The demo on loopback with no tokens configured: let GraphiQL read without one.
+        os.environ.setdefault("CMDB_ANONYMOUS_READ", "true")
     ctx.invoke(serve_command, host=host, port=port)
 
 
