@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from cmdb.cli import App, pass_app
+from cmdb.errors import ConfigError
 
 __all__ = ["export_schema", "serve"]
 
@@ -38,6 +39,7 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
     lists origins allowed by CORS; limits are CMDB_GRAPHQL__* (see
     cmdb.graphql.settings).
     """
+    import pydantic
     import uvicorn
 
     from cmdb.graphql.app import create_app
@@ -49,7 +51,11 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
         app.target = neo4j_uri
     elif db is not None:
         app.target = str(db)
-    settings = ApiSettings()
+    try:
+        settings = ApiSettings()
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"GraphQL settings from CMDB_* variables: {problems}") from None
     store = app.store
     web = create_app(store, settings, engine=app.engine(), freeze_gc=True)
     tokens = len(TokenBook.from_settings(settings))
