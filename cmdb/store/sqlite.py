@@ -350,6 +350,7 @@ class SqliteStore:
             self._ensure_schema(conn)
             self._local.conn = conn
             self._local.depth = 0
+            self._local.nid_cache = {}
             with self._lock:
                 self._connections.append(conn)
         return conn
@@ -398,6 +399,7 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"{self.path} is busy: {exc}") from exc
         self._local.depth = 1
+        self._local.nid_cache = {}
         try:
             yield
         except BaseException:
@@ -407,6 +409,7 @@ class SqliteStore:
             conn.execute("COMMIT")
         finally:
             self._local.depth = 0
+            self._local.nid_cache = {}
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -636,9 +639,26 @@ class SqliteStore:
 
     # --- graph walks --------------------------------------------------------
     def _nids(self, ids: Sequence[str]) -> dict[str, int]:
+        """Node ids of the CIs among ``ids``.
+
+        Inside a write transaction the answers are kept for the rest of it: CIs are never
+        deleted, so a CI's nid cannot change while the transaction lasts (a rollback drops them).
+        """
+        self._conn()  # this thread's connection and its transaction state exist from here on
+        cache: dict[str, int] | None = self._local.nid_cache if self._local.depth else None
         found: dict[str, int] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            found.update(self._query(f"SELECT id, nid FROM cis WHERE id IN ({_marks(len(chunk))})", chunk))
+        missing: list[str] = []
+        for ci_id in dict.fromkeys(ids):
+            nid = cache.get(ci_id) if cache is not None else None
+            if nid is None:
+                missing.append(ci_id)
+            else:
+                found[ci_id] = nid
+        for chunk in _chunks(missing):
+            rows = self._query(f"SELECT id, nid FROM cis WHERE id IN ({_marks(len(chunk))})", chunk)
+            found.update(rows)
+            if cache is not None:
+                cache.update(rows)
         return found
 
     def _bfs(
@@ -838,18 +858,20 @@ class SqliteStore:
         return found
 
     def rel_fingerprints(self, keys: Sequence[RelKey]) -> dict[RelKey, tuple[str, str, str]]:
-        wanted = set(keys)
+        nids = self._nids([end for key in keys for end in (key[0], key[2])])
+        wanted = {
+            (nids[f], t, nids[d]): (f, t, d) for f, t, d in keys if f in nids and d in nids
+        }  # compared as integer triples: no join back to the CIs' text ids
         found: dict[RelKey, tuple[str, str, str]] = {}
-        for chunk in _chunks(sorted({k[0] for k in wanted})):
+        for chunk in _chunks(sorted({triple[0] for triple in wanted})):
             rows = self._query(
-                "SELECT a.id, r.type, b.id, r.fingerprint, r.lifecycle_state, r.review FROM rels r "
-                "JOIN cis a ON a.nid = r.src JOIN cis b ON b.nid = r.dst "
-                f"WHERE a.id IN ({_marks(len(chunk))})",
+                "SELECT src, type, dst, fingerprint, lifecycle_state, review FROM rels "
+                f"WHERE src IN ({_marks(len(chunk))})",
                 chunk,
             )
-            for from_id, rel_type, to_id, fingerprint, state, review in rows:
-                key = (from_id, rel_type, to_id)
-                if key in wanted:
+            for src, rel_type, dst, fingerprint, state, review in rows:
+                key = wanted.get((src, rel_type, dst))
+                if key is not None:
                     found[key] = (fingerprint, state, review)
         return found
 
