@@ -155,6 +155,7 @@ def run_sync(app: App, connector: Connector, *, json_output: bool = False) -> Sy
     with _progress(f"sync {connector.source}") as advance:
         report = app.engine().run(connector, progress=advance)
     if json_output:
+        _evaluate_findings(app)
         out.print_json(
             orjson.dumps(
                 {
@@ -167,6 +168,7 @@ def run_sync(app: App, connector: Connector, *, json_output: bool = False) -> Sy
             ).decode()
         )
         return report
+    _evaluate_findings(app)
     table = Table(title=f"sync {report.run.sync_id}: {report.run.status}", show_header=False)
     for key, value in report.counts.items():
         table.add_row(key.replace("_", " "), str(value))
@@ -178,6 +180,20 @@ def run_sync(app: App, connector: Connector, *, json_output: bool = False) -> Sy
     if len(report.problems) > 50:
         console.print(f"... and {len(report.problems) - 50} more problems")
     return report
+
+
+def _evaluate_findings(app: App) -> None:
+    """After a sync, findings follow the graph: new ones open, fixed ones get their resolved time."""
+    if not app.settings.evaluate_findings:
+        return
+    try:
+        from cmdb.compliance.cli import run_evaluation
+    except ModuleNotFoundError:  # compliance is not part of this installation
+        return
+    try:
+        run_evaluation(app)
+    except CmdbError as exc:  # the sync has landed; say why the findings did not follow
+        console.print(f"[yellow]findings not evaluated:[/] {exc}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -370,6 +386,7 @@ def diff(app: App, since: str, until: str | None, scope: str | None, json_output
 
     result = graph_diff(app.store, parse_time(since), parse_time(until) if until else None, scope=scope)
     if json_output:
+        _evaluate_findings(app)
         out.print_json(orjson.dumps(result.as_dict()).decode())
         return
     out.print(result.summary())

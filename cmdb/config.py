@@ -27,3 +27,4 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr = SecretStr("")
     neo4j_database: str = "neo4j"
     stale_grace_days: float = Field(7.0, description="days a CI stays stale before it is retired")
+    evaluate_findings: bool = Field(True, description="evaluate compliance rules after each sync from the CLI")

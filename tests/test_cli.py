@@ -78,3 +78,23 @@ def test_sync_file_reports_problems_and_json_summary(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["counts"]["created"] == 1 and summary["status"] == "partial"
     assert summary["problems"] == [f"{estate}:3 (srv-2): unknown CI type 'hardware.sever'"]
+
+
+def test_a_sync_evaluates_findings_and_a_fix_resolves_them(tmp_path: Path) -> None:
+    estate = tmp_path / "buckets.yaml"
+    bucket = (
+        "cis:\n"
+        "  - {{id: 'arn:aws:s3:::payments-exports', type: aws.s3.bucket, name: payments-exports, owner: team-pay,\n"
+        "     provider: aws, attributes: {{public: {public}, encrypted: true, block_public_access: {blocked}}}}}\n"
+    )
+    estate.write_text(bucket.format(public="true", blocked="false"))
+    first = cmdb(tmp_path, "sync", "file", str(estate))
+    assert "1 open (1 new" in first.stderr
+    opened = json.loads(cmdb(tmp_path, "findings", "--format", "json").stdout)
+    assert [f["ci_id"] for f in opened] == ["arn:aws:s3:::payments-exports"]
+
+    estate.write_text(bucket.format(public="false", blocked="true"))
+    second = cmdb(tmp_path, "sync", "file", str(estate))
+    assert "1 resolved" in second.stderr
+    everything = json.loads(cmdb(tmp_path, "findings", "--status", "all", "--format", "json").stdout)
+    assert everything[0]["resolved_at"] and everything[0]["status"] == "resolved"

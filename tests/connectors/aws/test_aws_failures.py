@@ -15,7 +15,7 @@ from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
 
 from .aws_estate import ACCOUNT, build
-from .conftest import moto_post
+from tests.support import moto_post
 
 REGION = "eu-west-1"
 OTHER = "us-west-2"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from cmdb.connectors.files import FileConnector
 from cmdb.connectors.kubernetes import KubernetesConnector
@@ -29,6 +27,7 @@ from cmdb.model import Relationship
 from cmdb.store import SqliteStore
 from cmdb.store.base import RelFilter
 from cmdb.sync import SyncEngine
+from tests.support import point_boto3_at, reset_moto
 
 from .conftest import write_kubeconfig
 from .replay import KubeReplay, load_estate
@@ -56,37 +55,13 @@ class AwsEstate:
     rds_endpoint: str
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-        env.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-
-
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AwsEstate]:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "CMDB_AWS_TAG_MAP"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example/secret/access/key/0000000000000")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    point_boto3_at(moto_url, monkeypatch, tmp_path, REGION)
     try:
         yield build_aws()
     finally:
-        request = urllib.request.Request(f"{moto_url}/moto-api/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            reply.read()
+        reset_moto(moto_url)
 
 
 def build_aws() -> AwsEstate:
