@@ -22,7 +22,7 @@ __all__ = ["CI", "ChangeRecord", "CmdbError", "Relationship", "open"]
 __version__ = "0.1.0"
 
 
-def open(target: str | None = None, **settings: Any) -> Cmdb:  # noqa: A001 - the notebook entry point
+def open(target: str | None = None, **settings: Any) -> Cmdb:
     """Open a CMDB: a file path, a ``bolt://``/``neo4j://`` URI, or the configured default."""
     from cmdb.api import Cmdb
 

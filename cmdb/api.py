@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import networkx as nx
 
@@ -18,7 +18,7 @@ from cmdb.config import Settings
 from cmdb.export import ci_record, relationship_record, to_networkx
 from cmdb.history import snapshot
 from cmdb.model import CI, Direction, parse_time
-from cmdb.store import CIFilter, ChangeFilter, Store, open_store
+from cmdb.store import ChangeFilter, CIFilter, Store, open_store
 from cmdb.sync import SyncEngine
 
 __all__ = ["Cmdb"]
@@ -39,7 +39,7 @@ class Cmdb:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> Cmdb:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

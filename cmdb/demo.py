@@ -251,7 +251,7 @@ class DemoConnector:
         namespaces: dict[str, tuple[str, str]] = {}
         called: list[tuple[str, str]] = []  # (service host, Service id) of the cell's earlier apps
         for a in range(first_app, first_app + count):
-            service_id, service_env, service_team = services[a % len(services)]
+            service_id, service_env, _ = services[a % len(services)]
             app_team = teams[a % len(teams)].removeprefix("team:")
             part = _APP_PARTS[a % len(_APP_PARTS)]
             app_name = f"{service_id.removeprefix('service:')}-{part}-{a}"

@@ -18,12 +18,12 @@ from __future__ import annotations
 __all__ = [
     "CmdbError",
     "ConfigError",
-    "ValidationError",
-    "RecordError",
-    "NotFound",
-    "StoreError",
     "ConnectorError",
     "LimitExceeded",
+    "NotFound",
+    "RecordError",
+    "StoreError",
+    "ValidationError",
 ]
 
 

@@ -22,8 +22,8 @@ __all__ = [
     "ChangeRecord",
     "Direction",
     "Evidence",
-    "Relationship",
     "RelKey",
+    "Relationship",
     "SyncRun",
     "now",
     "parse_time",
@@ -77,7 +77,7 @@ def parse_time(value: str | datetime) -> datetime:
         parsed = value
     else:
         try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValidationError(
                 f"not an ISO-8601 time: {value!r}", hint="write e.g. 2026-11-01T09:30:00Z"

@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from cmdb.model import CI, ChangeKind, ChangeRecord, Direction, Relationship, RelKey, SyncRun
 
 __all__ = [
+    "MAX_PAGE",
     "CIFilter",
     "ChangeFilter",
     "Hit",
@@ -24,7 +25,6 @@ __all__ = [
     "SourceState",
     "Stats",
     "Store",
-    "MAX_PAGE",
 ]
 
 T = TypeVar("T")
@@ -53,6 +53,17 @@ class CIFilter:
     tag_value: str | None = None  # with tag_key: that tag has this value
     text: str | None = None  # full-text search over id, name and tags
     missing_owner: bool | None = None
+
+    def memberships(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The list fields that are set, as (stored property, allowed values)."""
+        pairs = (("id", self.ids), ("type", self.types), ("ci_class", self.classes),
+                 ("lifecycle_state", self.lifecycle_states))
+        return [(prop, values) for prop, values in pairs if values is not None]
+
+    def equalities(self) -> list[tuple[str, str]]:
+        """The single-valued fields that are set, as (stored property, value)."""
+        names = ("provider", "scope", "region", "environment", "owner", "cost_centre", "business_unit", "criticality")
+        return [(name, value) for name in names if (value := getattr(self, name)) is not None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -604,32 +604,12 @@ class Neo4jStore:
         clauses: list[str] = []
         params: Row = {}
 
-        def among(prop: str, values: Sequence[str]) -> None:
+        for prop, values in f.memberships():
             clauses.append(f"n.{prop} IN $f_{prop}")
             params[f"f_{prop}"] = list(values)
-
-        if f.ids is not None:
-            among("id", f.ids)
-        if f.types is not None:
-            among("type", f.types)
-        if f.classes is not None:
-            among("ci_class", f.classes)
-        for prop in (
-            "provider",
-            "scope",
-            "region",
-            "environment",
-            "owner",
-            "cost_centre",
-            "business_unit",
-            "criticality",
-        ):
-            value = getattr(f, prop)
-            if value is not None:
-                clauses.append(f"n.{prop} = $f_{prop}")
-                params[f"f_{prop}"] = value
-        if f.lifecycle_states is not None:
-            among("lifecycle_state", f.lifecycle_states)
+        for prop, value in f.equalities():
+            clauses.append(f"n.{prop} = $f_{prop}")
+            params[f"f_{prop}"] = value
         if f.tag_key is not None:
             if f.tag_value is not None:
                 clauses.append("$f_tag_pair IN n.tag_pairs")

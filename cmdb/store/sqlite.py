@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import orjson
 
@@ -378,7 +378,7 @@ class SqliteStore:
             self._connections.clear()
         self._local = threading.local()
 
-    def __enter__(self) -> SqliteStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -435,32 +435,12 @@ class SqliteStore:
         clauses: list[str] = []
         params: list[Any] = []
 
-        def among(column: str, values: Sequence[str]) -> None:
+        for column, values in f.memberships():
             clauses.append(f"{column} IN ({_marks(len(values))})")
             params.extend(values)
-
-        if f.ids is not None:
-            among("id", f.ids)
-        if f.types is not None:
-            among("type", f.types)
-        if f.classes is not None:
-            among("ci_class", f.classes)
-        for column in (
-            "provider",
-            "scope",
-            "region",
-            "environment",
-            "owner",
-            "cost_centre",
-            "business_unit",
-            "criticality",
-        ):
-            value = getattr(f, column)
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if f.lifecycle_states is not None:
-            among("lifecycle_state", f.lifecycle_states)
+        for column, value in f.equalities():
+            clauses.append(f"{column} = ?")
+            params.append(value)
         if f.tag_key is not None:
             if f.tag_value is not None:
                 clauses.append("json_extract(tags, '$.' || json_quote(?)) = ?")
