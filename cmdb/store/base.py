@@ -28,6 +28,23 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Node = TypeVar("Node", int, str)  # how a backend names a CI inside its walks
+
+
+def walk_back(
+    node: Node, reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]]
+) -> list[tuple[Node, str, Node]]:
+    """The edges from a walk's start to ``node``, in walking order.
+
+    ``reached`` maps each CI a breadth-first walk reached to (depth, the edge
+    (from, type, to) that reached it); start CIs have no edge.
+    """
+    steps: list[tuple[Node, str, Node]] = []
+    while (step := reached[node][1]) is not None:
+        steps.append(step)
+        node = step[0] if step[2] == node else step[2]
+    steps.reverse()
+    return steps
 
 MAX_PAGE = 10_000
 """The most rows one listing call returns, whatever ``first`` asks for."""

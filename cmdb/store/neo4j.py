@@ -71,6 +71,7 @@ from cmdb.store.base import (
     RelFilter,
     SourceState,
     Stats,
+    walk_back,
 )
 from cmdb.vocabulary import vocabulary
 
@@ -822,16 +823,6 @@ class Neo4jStore:
             frontier = sorted(next_frontier)
         return reached, edges
 
-    @staticmethod
-    def _steps(ci_id: str, reached: dict[str, tuple[int, Step | None]]) -> list[Step]:
-        """The edges from a start CI to ``ci_id``, in walking order."""
-        steps: list[Step] = []
-        while (step := reached[ci_id][1]) is not None:
-            steps.append(step)
-            ci_id = step[0] if step[2] == ci_id else step[2]
-        steps.reverse()
-        return steps
-
     def traverse(
         self,
         start_ids: Sequence[str],
@@ -843,7 +834,7 @@ class Neo4jStore:
         start = sorted(self.known_ids(start_ids))
         reached, edges = self._bfs(start, direction, types, max_depth, limit)
         return [
-            Hit(ci_id, depth, tuple(edges[step] for step in self._steps(ci_id, reached)))
+            Hit(ci_id, depth, tuple(edges[step] for step in walk_back(ci_id, reached)))
             for ci_id, (depth, edge) in reached.items()
             if edge is not None
         ]
@@ -864,7 +855,7 @@ class Neo4jStore:
         reached, edges = self._bfs([from_id], direction, types, max_depth, limit=10_000_000, goal=to_id)
         if to_id not in reached:
             return None
-        return [edges[step] for step in self._steps(to_id, reached)]
+        return [edges[step] for step in walk_back(to_id, reached)]
 
     # --- history ------------------------------------------------------------------
     @staticmethod

@@ -32,6 +32,7 @@ from cmdb.store.base import (
     RelFilter,
     SourceState,
     Stats,
+    walk_back,
 )
 from cmdb.vocabulary import vocabulary
 
@@ -698,18 +699,6 @@ class SqliteStore:
                 found[(row[2], row[3], row[4])] = _row_to_rel(row)
         return found
 
-    @staticmethod
-    def _steps(
-        nid: int, reached: dict[int, tuple[int, tuple[int, str, int] | None]]
-    ) -> list[tuple[int, str, int]]:
-        """The edges from a start CI to ``nid``, in walking order."""
-        steps: list[tuple[int, str, int]] = []
-        while (step := reached[nid][1]) is not None:
-            steps.append(step)
-            nid = step[0] if step[2] == nid else step[2]
-        steps.reverse()
-        return steps
-
     def traverse(
         self,
         start_ids: Sequence[str],
@@ -724,7 +713,7 @@ class SqliteStore:
         names = self._names(found)
         edges = self._edges(edge for _, edge in reached.values() if edge is not None)
         return [
-            Hit(names[nid], reached[nid][0], tuple(edges[step] for step in self._steps(nid, reached)))
+            Hit(names[nid], reached[nid][0], tuple(edges[step] for step in walk_back(nid, reached)))
             for nid in found
         ]
 
@@ -751,7 +740,7 @@ class SqliteStore:
         reached = self._bfs([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
         if goal not in reached:
             return None
-        steps = self._steps(goal, reached)
+        steps = walk_back(goal, reached)
         edges = self._edges(steps)
         return [edges[step] for step in steps]
 

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cmdb.model import CI, Relationship
+from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
+from tests.support import Clock
 
 Edge = tuple[str, str, str]
 
@@ -26,3 +28,13 @@ def build(
     cis = [ci(i, t) for i, t in nodes.items()] if isinstance(nodes, Mapping) else list(nodes)
     rels = [Relationship(a, t, b) for a, t, b in edges]
     engine.edit(actor=actor, cis=cis, relationships=rels)
+
+
+def settled_estate(
+    store: SqliteStore, clock: Clock, nodes: Iterable[CI], edges: Iterable[Edge], *, days: float = 10
+) -> SyncEngine:
+    """Build the estate, then let ``days`` pass so that building it is no longer a recent change."""
+    engine = SyncEngine(store, clock=clock)
+    build(engine, nodes, edges)
+    clock.advance(days=days)
+    return engine

@@ -19,7 +19,7 @@ from cmdb.impact.planned import (
 )
 from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
-from tests.impact.helpers import build, ci
+from tests.impact.helpers import ci, settled_estate
 from tests.support import Clock
 
 ESTATE = [
@@ -43,16 +43,8 @@ EDGES = [
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def estate(store: SqliteStore, clock: Clock) -> SyncEngine:
-    engine = SyncEngine(store, clock=clock)
-    build(engine, ESTATE, EDGES)
-    clock.advance(days=10)
-    return engine
+    return settled_estate(store, clock, ESTATE, EDGES)
 
 
 def window(clock: Clock, hours: float, length: float = 2) -> tuple[datetime, datetime]:

@@ -11,7 +11,7 @@ from cmdb.export import to_networkx
 from cmdb.impact import change_risk
 from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
-from tests.impact.helpers import build, ci
+from tests.impact.helpers import ci, settled_estate
 from tests.support import Clock
 
 ESTATE = [
@@ -43,16 +43,8 @@ EDGES = [
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def estate(store: SqliteStore, clock: Clock) -> SyncEngine:
-    engine = SyncEngine(store, clock=clock)
-    build(engine, ESTATE, EDGES)
-    clock.advance(days=30)  # what was built is no longer a recent change
-    return engine
+    return settled_estate(store, clock, ESTATE, EDGES, days=30)
 
 
 def test_deleting_a_production_database_behind_a_critical_service(

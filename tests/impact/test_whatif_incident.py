@@ -9,7 +9,7 @@ import pytest
 from cmdb.impact import incident_impact, root_causes, single_points_of_failure, what_if
 from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
-from tests.impact.helpers import build, ci
+from tests.impact.helpers import ci, settled_estate
 from tests.support import Clock
 
 # shop -> web -> deploy -COMPOSED_OF-> pod1, pod2 -RUNS_ON-> node1 (both!) ; pod2 also fine
@@ -48,16 +48,8 @@ EDGES = [
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def estate(store: SqliteStore, clock: Clock) -> SyncEngine:
-    engine = SyncEngine(store, clock=clock)
-    build(engine, ESTATE, EDGES)
-    clock.advance(days=10)
-    return engine
+    return settled_estate(store, clock, ESTATE, EDGES)
 
 
 def test_what_if_removing_a_node_lists_services_that_lose_everything_they_need(
