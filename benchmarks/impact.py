@@ -9,8 +9,10 @@ Loads the demo estate (``cmdb.demo.DemoConnector``, the generator of
 ``--samples`` starts: blast radius at depth 6 from leaf starts (volumes, disks,
 config maps), hub starts (networks, as in estate_1m.py) and the widest starts
 (the largest upstream reach among 3,000 random CIs) — the store's own
-``traverse``, ``blast_radius(details=False)``, with every reached CI loaded and
-with down/degraded states — next to an
+``traverse`` over SQL and over its in-memory copy of the graph (as ``cmdb
+serve`` and notebooks walk), ``blast_radius(details=False)``, with the
+relationships of every path loaded, with every reached CI loaded and with
+down/degraded states — next to an
 in-memory rustworkx BFS over the same graph in the same run (the floor; also
 networkx with ``--networkx``); change risk of hubs and leaves; what-if (remove a
 database under services) and the single points of failure of a service.
@@ -30,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 import rustworkx as rx
 
 from cmdb.demo import DemoConnector
@@ -78,13 +81,23 @@ def main() -> None:
     args = parser.parse_args()
 
     path = args.db or Path(tempfile.mkdtemp(prefix="cmdb-impact-bench-")) / "bench.db"
-    store = SqliteStore(path)
-    if store.count_cis(CIFilter()) == 0:
+    sql_store = SqliteStore(path)  # walks query the file
+    if sql_store.count_cis(CIFilter()) == 0:
         began = time.perf_counter()
-        SyncEngine(store).run(DemoConnector(args.size, fanout=args.fanout))
+        SyncEngine(sql_store).run(DemoConnector(args.size, fanout=args.fanout))
         print(f"loaded the demo estate into {path} in {time.perf_counter() - began:.1f} s", flush=True)
-    stats = store.stats()
+    stats = sql_store.stats()
     print(f"estate: {stats.total:,} CIs, {stats.relationships:,} relationships ({path})", flush=True)
+    # Walks over the store's in-memory copy of the graph, as `cmdb serve` and notebooks run them.
+    store = SqliteStore(path, graph_cache="blocking")
+    rss_before = psutil.Process().memory_info().rss
+    began = time.perf_counter()
+    store.warm_graph_cache()
+    print(
+        f"store's in-memory graph read in {time.perf_counter() - began:.1f} s, "
+        f"RSS +{(psutil.Process().memory_info().rss - rss_before) / 2**20:,.0f} MB",
+        flush=True,
+    )
 
     rng = random.Random(6)
 
@@ -157,8 +170,10 @@ def main() -> None:
 
     for label, starts in (("leaf", leaves), ("hub", hubs), ("widest", widest)):
         floor_ms, floor_sizes = timed(floor_bfs, starts)
+        sql_ms, _ = timed(lambda s: sql_store.traverse([s], "in", max_depth=args.depth, limit=args.limit), starts)
+        row(f"store.traverse {label} depth {args.depth}, SQL", sql_ms, floor=floor_ms)
         raw_ms, _ = timed(lambda s: store.traverse([s], "in", max_depth=args.depth, limit=args.limit), starts)
-        row(f"store.traverse {label} depth {args.depth}", raw_ms)
+        row(f"store.traverse {label} depth {args.depth}, in memory", raw_ms, floor=floor_ms)
         store_ms, radii = timed(
             lambda s: blast_radius(store, s, max_depth=args.depth, limit=args.limit, details=False), starts
         )
@@ -174,6 +189,13 @@ def main() -> None:
         if nx_floor is not None:
             nx_ms, _ = timed(nx_floor, starts)
             row(f"  networkx floor {label}", nx_ms)
+        paths_ms, _ = timed(
+            lambda s: [
+                r.path for r in blast_radius(store, s, max_depth=args.depth, limit=args.limit, details=False).reached
+            ],
+            starts,
+        )
+        row(f"blast radius {label} depth {args.depth}, paths loaded", paths_ms, floor=floor_ms)
         full_ms, _ = timed(lambda s: blast_radius(store, s, max_depth=args.depth, limit=args.limit), starts)
         row(f"blast radius {label} depth {args.depth}, CIs loaded", full_ms)
         states_ms, _ = timed(
@@ -204,6 +226,7 @@ def main() -> None:
         f"single points median {statistics.median(len(p) for p in points):.0f}",
     )
     store.close()
+    sql_store.close()
 
 
 if __name__ == "__main__":

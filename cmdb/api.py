@@ -34,7 +34,7 @@ class Cmdb:
 
     @classmethod
     def open(cls, target: str | None = None, **settings: Any) -> Cmdb:
-        return cls(open_store(target, Settings(**settings)))
+        return cls(open_store(target, Settings(**settings), long_lived=True))
 
     def close(self) -> None:
         self.store.close()

@@ -103,12 +103,13 @@ class App:
     settings: Settings
     target: str | None = None
     explicit: bool = False  # the user named a store (option or environment)
+    long_lived: bool = False  # the command serves: the store may keep its graph in memory
     _store: Store | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.target, self.settings)
+            self._store = open_store(self.target, self.settings, long_lived=self.long_lived)
         return self._store
 
     def engine(self) -> SyncEngine:
@@ -245,6 +246,7 @@ def demo(app: App, size: int, seed: int, serve: bool, host: str, port: int) -> N
 
     if not app.explicit:
         app.settings.db = default_db_path().with_name("demo.db")
+    app.long_lived = serve
     if app.store.sync_runs(limit=1, source="demo"):
         console.print(f"{app.store.location} already holds the demo estate: syncing today's view again")
         run_sync(app, DemoConnector(size=size, seed=seed, day=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr
@@ -28,3 +29,8 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     stale_grace_days: float = Field(7.0, description="days a CI stays stale before it is retired")
     evaluate_findings: bool = Field(True, description="evaluate compliance rules after each sync from the CLI")
+    graph_cache: Literal["auto", "off", "background", "blocking"] = Field(
+        "auto",
+        description="walk an in-memory copy of the embedded store's graph: auto = for cmdb serve and notebooks, "
+        "read in the background; off for one-shot commands (see SqliteStore)",
+    )

@@ -56,6 +56,7 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"GraphQL settings from CMDB_* variables: {problems}") from None
+    app.long_lived = True
     store = app.store
     web = create_app(store, settings, engine=app.engine(), freeze_gc=True)
     tokens = len(TokenBook.from_settings(settings))

@@ -22,6 +22,7 @@ from cmdb.errors import NotFound
 from cmdb.impact.failure import State, check_bounds, failure_impact
 from cmdb.impact.graph import GraphLike, GraphView, Way, as_view
 from cmdb.model import CI, Relationship
+from cmdb.store.base import Hit
 from cmdb.vocabulary import vocabulary
 
 __all__ = [
@@ -73,17 +74,24 @@ class ImpactRecord(TypedDict):
     path_ids: list[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a walk makes hundreds of them, and frozen slows each one
 class ReachedCI:
-    """One CI the walk reached: how far, along which edges, and (when asked) its state."""
+    """One CI the walk reached: how far, along which edges, and (when asked) its state.
+
+    The path's relationships are loaded the first time a path of the walk is read.
+    """
 
     ci_id: str
     depth: int
-    path: tuple[Relationship, ...]
+    hit: Hit
     ci: CI | None = None
     state: State | None = None
     reason: str = ""
     direction: Way = "in"
+
+    @property
+    def path(self) -> tuple[Relationship, ...]:
+        return self.hit.path
 
     @property
     def path_ids(self) -> list[str]:
@@ -201,7 +209,10 @@ def _walk(
         cis = view.get_cis(hit_ids)
         service_ids = {i for i, ci in cis.items() if ci.type == BUSINESS_SERVICE}
     else:
-        service_ids = view.of_type(hit_ids, BUSINESS_SERVICE)
+        if all(h.ci_type is not None for h in hits):  # the walk told each CI's type
+            service_ids = {h.ci_id for h in hits if h.ci_type == BUSINESS_SERVICE}
+        else:
+            service_ids = view.of_type(hit_ids, BUSINESS_SERVICE)
         cis = view.get_cis(sorted(service_ids))
     impact = None
     if states and direction == "in":
@@ -213,7 +224,7 @@ def _walk(
         if impact is not None:
             found = impact.affected.get(hit.ci_id)
             state, reason = (found.state, found.reason) if found else ("unaffected", "no impact travels this way")
-        reached.append(ReachedCI(hit.ci_id, hit.depth, hit.path, cis.get(hit.ci_id), state, reason, direction))
+        reached.append(ReachedCI(hit.ci_id, hit.depth, hit, cis.get(hit.ci_id), state, reason, direction))
     services = [r for r in reached if r.ci_id in service_ids]
     owners = sorted({r.ci.owner for r in reached if r.ci is not None and r.ci.owner})
     log.debug("%s walk from %s: %d CIs, %d services", direction, ",".join(start_ids), len(reached), len(services))

@@ -31,11 +31,13 @@ __all__ = [
 ]
 
 
-def open_store(target: str | None = None, settings: Settings | None = None) -> Store:
+def open_store(target: str | None = None, settings: Settings | None = None, *, long_lived: bool = False) -> Store:
     """Open the store at ``target``: a ``bolt://``/``neo4j://`` URI or a file path.
 
     With no target, ``CMDB_NEO4J_URI`` wins when set, else ``CMDB_DB`` or the
-    default file under the user's data directory.
+    default file under the user's data directory. ``long_lived``: the caller
+    will walk the graph many times (a server, a notebook), so the embedded
+    store keeps a copy of it in memory unless ``CMDB_GRAPH_CACHE`` says otherwise.
     """
     settings = settings or Settings()
     target = target or settings.neo4j_uri or str(settings.db)
@@ -48,4 +50,5 @@ def open_store(target: str | None = None, settings: Settings | None = None) -> S
             password=settings.neo4j_password.get_secret_value(),
             database=settings.neo4j_database,
         )
-    return SqliteStore(target)
+    mode = settings.graph_cache
+    return SqliteStore(target, graph_cache=("background" if long_lived else "off") if mode == "auto" else mode)

@@ -7,7 +7,8 @@ a sync run is one transaction, so a crash leaves the last committed state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ __all__ = [
     "ChangeFilter",
     "Hit",
     "Page",
+    "PathBatch",
     "RelFilter",
     "SourceState",
     "Stats",
@@ -113,17 +115,78 @@ class Page(Generic[T]):
     has_next: bool
 
 
-@dataclass(frozen=True, slots=True)
+class PathBatch(Generic[Node]):
+    """The paths of one walk, whose edges are fetched together when a path is first read.
+
+    A walk records, for each CI it reached, the edge (from, type, to) that
+    reached it (``reached`` as ``walk_back`` reads it). Many callers only count,
+    summarise or page through the hits, so the stored relationships along the
+    paths are loaded on demand: the first ``path()`` call fetches the edges of
+    every path of the walk in one batch (``fetch``), later calls reuse them.
+    """
+
+    def __init__(
+        self,
+        reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]],
+        fetch: Callable[[Iterable[tuple[Node, str, Node]]], dict[tuple[Node, str, Node], Relationship]],
+    ) -> None:
+        self._reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]] = reached
+        self._fetch: Callable[[Iterable[tuple[Node, str, Node]]], dict[tuple[Node, str, Node], Relationship]] = fetch
+        self._edges: dict[tuple[Node, str, Node], Relationship] | None = None
+        self._lock = threading.Lock()
+
+    def path(self, node: Node) -> tuple[Relationship, ...]:
+        with self._lock:
+            if self._edges is None:
+                self._edges = self._fetch(edge for _, edge in self._reached.values() if edge is not None)
+            edges = self._edges
+        return tuple(edges[step] for step in walk_back(node, self._reached))
+
+
 class Hit:
     """A CI reached by a traversal, with the shortest path that reached it.
 
     ``path`` runs from the start CI to this one, edge by edge, each as stored
     (from_id -> to_id in dependency direction, whichever way the walk went).
+    A backend either gives the path itself or the walk's ``PathBatch`` and this
+    hit's node in it; then the path is loaded the first time it is read.
+    ``ci_type`` is the reached CI's type, when the backend knows it.
     """
 
-    ci_id: str
-    depth: int
-    path: tuple[Relationship, ...]
+    __slots__ = ("_batch", "_node", "_path", "ci_id", "ci_type", "depth")
+
+    def __init__(
+        self,
+        ci_id: str,
+        depth: int,
+        path: tuple[Relationship, ...] = (),
+        ci_type: str | None = None,
+        batch: PathBatch[Any] | None = None,
+        node: Any = None,
+    ) -> None:
+        self.ci_id = ci_id
+        self.depth = depth
+        self.ci_type = ci_type
+        self._path = path
+        self._batch = batch
+        self._node = node
+
+    @property
+    def path(self) -> tuple[Relationship, ...]:
+        if self._batch is not None:
+            self._path = self._batch.path(self._node)
+            self._batch = None
+        return self._path
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Hit):
+            return NotImplemented
+        return (self.ci_id, self.depth, self.path) == (other.ci_id, other.depth, other.path)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: its path loads on demand
+
+    def __repr__(self) -> str:
+        return f"Hit(ci_id={self.ci_id!r}, depth={self.depth}, ci_type={self.ci_type!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +221,14 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """Everything written inside lands together or not at all."""
+        ...
+
+    def generation(self) -> int | None:
+        """A number that changes whenever committed data changes, from any process.
+
+        Caches of derived answers key on it; None means the backend cannot tell
+        cheaply, and nothing may be cached.
+        """
         ...
 
     # --- CIs ----------------------------------------------------------------

@@ -167,11 +167,12 @@ _CI_STALE = (
     "RETURN properties(n) AS p ORDER BY n.id LIMIT $limit"
 )
 # One query per BFS level over the whole frontier; ``here`` is on the frontier.
+_STEP_RETURN = _REL_RETURN + ", a.type AS from_ci_type, b.type AS to_ci_type"
 _STEP_IN = (
-    "UNWIND $frontier AS fid MATCH (b:CI {id: fid})<-[r{types}]-(a:CI) WHERE " + _WALKABLE + " " + _REL_RETURN
+    "UNWIND $frontier AS fid MATCH (b:CI {id: fid})<-[r{types}]-(a:CI) WHERE " + _WALKABLE + " " + _STEP_RETURN
 )
 _STEP_OUT = (
-    "UNWIND $frontier AS fid MATCH (a:CI {id: fid})-[r{types}]->(b:CI) WHERE " + _WALKABLE + " " + _REL_RETURN
+    "UNWIND $frontier AS fid MATCH (a:CI {id: fid})-[r{types}]->(b:CI) WHERE " + _WALKABLE + " " + _STEP_RETURN
 )
 
 # --- source observations -------------------------------------------------------------
@@ -476,6 +477,9 @@ class Neo4jStore:
     # --- life cycle -------------------------------------------------------------
     def close(self) -> None:
         self._driver.close()
+
+    def generation(self) -> int | None:
+        return None  # other writers to the server are invisible without a query per call
 
     def __enter__(self) -> Self:
         return self
@@ -789,10 +793,14 @@ class Neo4jStore:
         max_depth: int,
         limit: int,
         goal: str | None = None,
-    ) -> tuple[dict[str, tuple[int, Step | None]], dict[Step, Relationship]]:
-        """id -> (depth, edge that reached it); one query per level and direction over the frontier."""
+    ) -> tuple[dict[str, tuple[int, Step | None]], dict[Step, Relationship], dict[str, str]]:
+        """id -> (depth, edge that reached it), the edges, and the type of each CI reached.
+
+        One query per level and direction over the frontier.
+        """
         reached: dict[str, tuple[int, Step | None]] = {ci_id: (0, None) for ci_id in start}
         edges: dict[Step, Relationship] = {}
+        ci_types: dict[str, str] = {}
         pattern = _rel_types(types)
         steps: list[tuple[str, str]] = []
         if direction in ("in", "both"):  # who needs the frontier: edges ending there
@@ -814,14 +822,15 @@ class Neo4jStore:
                         rel = _to_rel(row)
                         reached[there] = (depth, rel.key)
                         edges[rel.key] = rel
+                        ci_types[there] = row["from_ci_type"] if way == "in" else row["to_ci_type"]
                         next_frontier.append(there)
                         found += 1
                         if found >= limit or there == goal:
-                            return reached, edges
+                            return reached, edges, ci_types
             if not next_frontier:
                 break
             frontier = sorted(next_frontier)
-        return reached, edges
+        return reached, edges, ci_types
 
     def traverse(
         self,
@@ -832,9 +841,9 @@ class Neo4jStore:
         limit: int = 10_000,
     ) -> list[Hit]:
         start = sorted(self.known_ids(start_ids))
-        reached, edges = self._bfs(start, direction, types, max_depth, limit)
+        reached, edges, ci_types = self._bfs(start, direction, types, max_depth, limit)
         return [
-            Hit(ci_id, depth, tuple(edges[step] for step in walk_back(ci_id, reached)))
+            Hit(ci_id, depth, tuple(edges[step] for step in walk_back(ci_id, reached)), ci_type=ci_types[ci_id])
             for ci_id, (depth, edge) in reached.items()
             if edge is not None
         ]
@@ -852,7 +861,7 @@ class Neo4jStore:
             return None
         if from_id == to_id:
             return []
-        reached, edges = self._bfs([from_id], direction, types, max_depth, limit=10_000_000, goal=to_id)
+        reached, edges, _ = self._bfs([from_id], direction, types, max_depth, limit=10_000_000, goal=to_id)
         if to_id not in reached:
             return None
         return [edges[step] for step in walk_back(to_id, reached)]

@@ -17,18 +17,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import orjson
 
 from cmdb.errors import StoreError, ValidationError
 from cmdb.model import CI, ChangeRecord, Direction, Evidence, Relationship, RelKey, SyncRun
+from cmdb.store.adjacency import GraphCopy, Reached, Stopped
 from cmdb.store.base import (
     MAX_PAGE,
     ChangeFilter,
     CIFilter,
     Hit,
     Page,
+    PathBatch,
     RelFilter,
     SourceState,
     Stats,
@@ -36,7 +38,10 @@ from cmdb.store.base import (
 )
 from cmdb.vocabulary import vocabulary
 
-__all__ = ["SqliteStore"]
+__all__ = ["GRAPH_CACHE_MODES", "GraphCache", "SqliteStore"]
+
+GraphCache = Literal["off", "background", "blocking"]
+GRAPH_CACHE_MODES: tuple[GraphCache, ...] = ("off", "background", "blocking")
 
 log = logging.getLogger(__name__)
 
@@ -319,13 +324,28 @@ def _row_to_change(row: tuple[Any, ...]) -> ChangeRecord:
 class SqliteStore:
     """The embedded default store. ``path`` is created if missing."""
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", graph_cache: GraphCache = "off"
+    ) -> None:
+        """``graph_cache``: whether walks use a copy of the graph in memory (``GraphCopy``),
+        which pays off in long-lived processes. The copy is used only while nothing has
+        been committed since it was read. ``background``: when it is missing or outdated,
+        walks query the file while a new copy is read in a background thread;
+        ``blocking``: the walk reads the new copy first; ``off``: always query the file."""
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self._synchronous = synchronous
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._watch: sqlite3.Connection | None = None  # never writes: sees every other connection's commits
+        if graph_cache not in GRAPH_CACHE_MODES:
+            raise ValidationError(f"graph_cache must be one of {', '.join(GRAPH_CACHE_MODES)}, not {graph_cache!r}")
+        self._graph_cache = graph_cache
+        self._copy: GraphCopy | None = None
+        self._copier: threading.Thread | None = None
+        self._stop_copy = threading.Event()
+        self._copy_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._conn()
@@ -373,11 +393,82 @@ class SqliteStore:
         )
 
     def close(self) -> None:
+        self._stop_copy.set()
+        copier = self._copier
+        if copier is not None:
+            copier.join()
         with self._lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
+            self._copy = self._copier = None
+        self._stop_copy.clear()
         self._local = threading.local()
+
+    def generation(self) -> int:
+        """SQLite's ``data_version`` as seen by a connection that never writes.
+
+        It changes whenever any other connection commits, in this process or another.
+        """
+        with self._lock:
+            if self._watch is None:
+                self._watch = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            version: int = self._watch.execute("PRAGMA data_version").fetchone()[0]
+            return version
+
+    # --- the in-memory copy of the graph ----------------------------------------
+    def warm_graph_cache(self) -> None:
+        """Read the graph into memory now, unless the copy is current (walks use it until the next commit)."""
+        with self._copy_lock:  # one reader at a time; the others then find the copy current
+            if self._copy is not None and self._copy.generation == self.generation():
+                return
+            copy = self._read_copy()
+            if copy is not None:
+                self._copy = copy
+
+    def graph_cache_status(self) -> str:
+        """``off``, ``current`` (walks run in memory), ``reading`` or ``outdated`` (walks query the file)."""
+        if self._graph_cache == "off":
+            return "off"
+        copy = self._copy
+        if copy is not None and copy.generation == self.generation():
+            return "current"
+        copier = self._copier
+        return "reading" if copier is not None and copier.is_alive() else "outdated"
+
+    def _current_copy(self) -> GraphCopy | None:
+        """The in-memory graph if it is up to date; otherwise start reading a new one and say None."""
+        if self._graph_cache == "off" or self._local.depth:  # a write transaction sees its own uncommitted edges
+            return None
+        copy = self._copy
+        if copy is not None and copy.generation == self.generation():
+            return copy
+        if self._graph_cache == "blocking":
+            self.warm_graph_cache()
+            return self._copy
+        with self._lock:
+            if self._copier is None or not self._copier.is_alive():
+                self._copier = threading.Thread(target=self.warm_graph_cache, name="cmdb-graph-copy", daemon=True)
+                self._copier.start()
+        return None
+
+    def _read_copy(self) -> GraphCopy | None:
+        # The generation is read before the copy's read transaction starts, so the copy is
+        # at least that recent; a commit in between only makes it look older than it is.
+        generation = self.generation()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        try:
+            return GraphCopy.read(conn, generation, self._stop_copy)
+        except Stopped:
+            return None
+        except (sqlite3.Error, StoreError, MemoryError) as exc:
+            log.warning("could not copy the graph of %s into memory; walks query the file: %s", self.path, exc)
+            return None
+        finally:
+            conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -650,9 +741,9 @@ class SqliteStore:
         max_depth: int,
         limit: int,
         goal: int | None = None,
-    ) -> dict[int, tuple[int, tuple[int, str, int] | None]]:
+    ) -> Reached:
         """nid -> (depth, edge that reached it as (src, type, dst)); starts have no edge."""
-        reached: dict[int, tuple[int, tuple[int, str, int] | None]] = {n: (0, None) for n in start}
+        reached: Reached = {n: (0, None) for n in start}
         frontier = list(start)
         type_clause = f" AND r.type IN ({_marks(len(types))})" if types else ""
         type_params = list(types or ())
@@ -699,6 +790,21 @@ class SqliteStore:
                 found[(row[2], row[3], row[4])] = _row_to_rel(row)
         return found
 
+    def _walk(
+        self,
+        start: Sequence[int],
+        direction: Direction,
+        types: Sequence[str] | None,
+        max_depth: int,
+        limit: int,
+        goal: int | None = None,
+    ) -> tuple[Reached, GraphCopy | None]:
+        """The breadth-first walk, in memory when the copy is current, else in SQL."""
+        copy = self._current_copy()
+        if copy is not None:
+            return copy.walk(start, direction, types, max_depth, limit, CHUNK, goal), copy
+        return self._bfs(start, direction, types, max_depth, limit, goal), None
+
     def traverse(
         self,
         start_ids: Sequence[str],
@@ -708,19 +814,28 @@ class SqliteStore:
         limit: int = 10_000,
     ) -> list[Hit]:
         start = sorted(set(self._nids(start_ids).values()))
-        reached = self._bfs(start, direction, types, max_depth, limit)
-        found = [nid for nid, (_, edge) in reached.items() if edge is not None]
-        names = self._names(found)
-        edges = self._edges(edge for _, edge in reached.values() if edge is not None)
+        reached, copy = self._walk(start, direction, types, max_depth, limit)
+        paths = PathBatch(reached, self._edges)
+        if copy is None:
+            labels = self._labels([nid for nid, (_, edge) in reached.items() if edge is not None])
+            return [
+                Hit(labels[nid][0], depth, (), labels[nid][1], paths, nid)
+                for nid, (depth, edge) in reached.items()
+                if edge is not None
+            ]
+        ids, type_of, type_names = copy.ids, copy.type_of, copy.type_names
         return [
-            Hit(names[nid], reached[nid][0], tuple(edges[step] for step in walk_back(nid, reached)))
-            for nid in found
+            Hit(ids[nid], depth, (), type_names[type_of[nid]], paths, nid)
+            for nid, (depth, edge) in reached.items()
+            if edge is not None
         ]
 
-    def _names(self, nids: Sequence[int]) -> dict[int, str]:
-        found: dict[int, str] = {}
+    def _labels(self, nids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """node id -> (CI id, CI type)."""
+        found: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(list(nids)):
-            found.update(self._query(f"SELECT nid, id FROM cis WHERE nid IN ({_marks(len(chunk))})", chunk))
+            rows = self._query(f"SELECT nid, id, type FROM cis WHERE nid IN ({_marks(len(chunk))})", chunk)
+            found.update((nid, (ci_id, ci_type)) for nid, ci_id, ci_type in rows)
         return found
 
     def shortest_path(
@@ -737,7 +852,7 @@ class SqliteStore:
         if from_id == to_id:
             return []
         goal = nids[to_id]
-        reached = self._bfs([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
+        reached, _ = self._walk([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
         if goal not in reached:
             return None
         steps = walk_back(goal, reached)

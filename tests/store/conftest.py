@@ -51,11 +51,13 @@ def bolt_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltTarget
         server.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+@pytest.fixture(params=["sqlite", "sqlite-in-memory-walks", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh, empty store of each kind."""
+    """A fresh, empty store of each kind (the embedded one also with walks over its in-memory copy)."""
     if request.param == "sqlite":
         db: Store = SqliteStore(tmp_path / "cmdb.db")
+    elif request.param == "sqlite-in-memory-walks":
+        db = SqliteStore(tmp_path / "cmdb.db", graph_cache="blocking")
     else:
         target: BoltTarget = request.getfixturevalue("bolt_target")
         bolt = open_bolt_store(target)

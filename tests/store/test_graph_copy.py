@@ -1,0 +1,127 @@
+"""The embedded store's in-memory copy of the graph: same walks as SQL, never outdated."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cmdb.errors import ValidationError
+from cmdb.model import Direction
+from cmdb.store import Hit, SqliteStore
+from cmdb.vocabulary import vocabulary
+from tests.store.helpers import ci, put, rel
+
+CI_TYPES = ("compute.vm", "service.business", "team.team", "k8s.pod")
+
+
+def random_estate(store: SqliteStore, seed: int, size: int = 300, edges: int = 1200) -> list[str]:
+    rng = random.Random(seed)
+    ids = [f"ci-{n:04d}" for n in range(size)]
+    rel_types = sorted(vocabulary().relationship_types)
+    seen: set[tuple[str, str, str]] = set()
+    rels = []
+    for _ in range(edges):
+        a, b, kind = rng.choice(ids), rng.choice(ids), rng.choice(rel_types)
+        if a == b or (a, kind, b) in seen:
+            continue
+        seen.add((a, kind, b))
+        roll = rng.random()
+        fields = {"lifecycle_state": "retired"} if roll < 0.05 else {"review": "rejected"} if roll < 0.1 else {}
+        rels.append(rel(a, b, kind, **fields))
+    put(store, [ci(i, rng.choice(CI_TYPES)) for i in ids], rels)
+    return ids
+
+
+def shape(hits: list[Hit]) -> list[tuple[str, int, str | None, list[tuple[str, str, str]]]]:
+    return [(h.ci_id, h.depth, h.ci_type, [r.key for r in h.path]) for h in hits]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_walks_in_memory_equal_walks_in_sql_step_for_step(tmp_path: Path, seed: int) -> None:
+    """Same CIs, depths, types and paths, in the same order, whichever way and however bounded."""
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as sql, SqliteStore(path, graph_cache="blocking") as memory:
+        ids = random_estate(sql, seed)
+        rng = random.Random(seed)
+        rel_types = sorted(vocabulary().relationship_types)
+        directions: tuple[Direction, ...] = ("in", "out", "both")
+        for _ in range(60):
+            starts = rng.sample(ids, rng.choice((1, 1, 3)))
+            direction = rng.choice(directions)
+            types = rng.sample(rel_types, 3) if rng.random() < 0.3 else None
+            depth, limit = rng.choice((1, 2, 3, 6)), rng.choice((5, 40, 10_000))
+            expected = shape(sql.traverse(starts, direction, types, depth, limit))
+            assert shape(memory.traverse(starts, direction, types, depth, limit)) == expected
+            a, b = rng.sample(ids, 2)
+            assert memory.shortest_path(a, b, direction, types) == sql.shortest_path(a, b, direction, types)
+        assert memory.graph_cache_status() == "current"
+        assert sql.graph_cache_status() == "off"
+
+
+def wait_until_current(store: SqliteStore) -> None:
+    deadline = time.monotonic() + 30
+    while store.graph_cache_status() != "current":
+        assert time.monotonic() < deadline, f"the copy is still {store.graph_cache_status()}"
+        store.traverse(["a"], "in")  # a walk starts a new copy when none is being read
+        time.sleep(0.02)
+
+
+def test_a_commit_from_another_process_is_seen_at_once_and_the_copy_catches_up(tmp_path: Path) -> None:
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path, graph_cache="background") as store:
+        put(store, [ci("a"), ci("b"), ci("c")], [rel("b", "a")])
+        wait_until_current(store)
+        assert [h.ci_id for h in store.traverse(["a"], "in")] == ["b"]
+        generation = store.generation()
+
+        writer = (
+            "from tests.store.helpers import ci, put, rel\n"
+            "from cmdb.store import SqliteStore\n"
+            f"with SqliteStore({str(path)!r}) as other:\n"
+            "    put(other, [ci('d')], [rel('c', 'a', 'RUNS_ON'), rel('d', 'c')])\n"
+        )
+        subprocess.run([sys.executable, "-c", writer], check=True, cwd=Path(__file__).parents[2])
+
+        assert store.generation() != generation
+        assert store.graph_cache_status() != "current"
+        # The walk right after the commit already has the new edges (from the file) ...
+        assert [(h.ci_id, h.depth) for h in store.traverse(["a"], "in")] == [("b", 1), ("c", 1), ("d", 2)]
+        # ... and once the new copy is read, from memory.
+        wait_until_current(store)
+        hits = store.traverse(["a"], "in")
+        assert [(h.ci_id, h.depth, h.ci_type) for h in hits] == [("b", 1, "compute.vm"), ("c", 1, "compute.vm"), ("d", 2, "compute.vm")]
+        assert [r.key for r in hits[2].path] == [("c", "RUNS_ON", "a"), ("d", "DEPENDS_ON", "c")]
+
+
+def test_a_walk_inside_a_write_transaction_sees_its_own_edges(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "cmdb.db", graph_cache="blocking") as store:
+        put(store, [ci("a"), ci("b")], [])
+        assert store.traverse(["a"], "in") == []
+        with store.transaction():
+            put(store, [], [rel("b", "a")])
+            assert [h.ci_id for h in store.traverse(["a"], "in")] == ["b"]
+        assert [h.ci_id for h in store.traverse(["a"], "in")] == ["b"]
+
+
+def test_paths_load_once_for_the_whole_walk_and_after_close(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "cmdb.db", graph_cache="blocking")
+    put(store, [ci(i) for i in "abcd"], [rel("b", "a"), rel("c", "b", "RUNS_ON"), rel("d", "c")])
+    hits = store.traverse(["a"], "in")
+    store.close()  # the paths are read on demand: the store reopens its file for them
+    assert [[r.key for r in h.path] for h in hits][-1] == [
+        ("b", "DEPENDS_ON", "a"),
+        ("c", "RUNS_ON", "b"),
+        ("d", "DEPENDS_ON", "c"),
+    ]
+    assert hits[-1].path[0].evidence[0].value == "estate.yaml:12"  # whole stored edges
+    store.close()
+
+
+def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="graph_cache must be one of off, background, blocking"):
+        SqliteStore(tmp_path / "cmdb.db", graph_cache="always")  # type: ignore[arg-type]
