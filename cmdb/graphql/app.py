@@ -1,24 +1,41 @@
-"""The ASGI application: strawberry's GraphQL view (with GraphiQL) mounted on Starlette."""
+"""The ASGI application: strawberry's GraphQL view (with GraphiQL) mounted on Starlette.
+
+Read queries over POST go through the response cache (``cmdb.graphql.cache``)
+when it is on: a hit is answered before strawberry sees the request; a miss
+runs as usual and its answer is kept when it has no errors.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from graphql import OperationType
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from cmdb.graphql.auth import Principal, TokenBook
+from cmdb.graphql.cache import (
+    CLOCK_FIELDS,
+    PER_CALLER_FIELDS,
+    ResponseCache,
+    ResponseKey,
+    document_shape,
+    variables_key,
+)
 from cmdb.graphql.context import Context
 from cmdb.graphql.schema import build_schema
 from cmdb.graphql.settings import ApiSettings
@@ -29,29 +46,38 @@ __all__ = ["CmdbGraphQL", "create_app"]
 
 log = logging.getLogger(__name__)
 
+_JSON = "application/json"
+
 
 class CmdbGraphQL(GraphQL[Context, None]):
-    """The GraphQL view: builds each request's context from its bearer token."""
+    """The GraphQL view: builds each request's context from its bearer token; keeps the
+    answers of read queries in the response cache."""
 
     def __init__(self, store: Store, engine: SyncEngine, settings: ApiSettings, tokens: TokenBook) -> None:
-        super().__init__(build_schema(settings.graphql), graphql_ide="graphiql", allow_queries_via_get=True)
+        super().__init__(
+            build_schema(settings.graphql, plain_lists=settings.plain_lists),
+            graphql_ide="graphiql",
+            allow_queries_via_get=True,
+        )
         self.store = store
         self.engine = engine
         self.settings = settings
         self.tokens = tokens
+        self.cache = ResponseCache(settings.response_cache) if settings.response_cache.enabled else None
+
+    def caller(self, request: Request | WebSocket) -> tuple[Principal | None, str | None]:
+        """Who the request speaks for, or what is wrong with its Authorization header."""
+        header = request.headers.get("authorization", "")
+        if not header:
+            return None, None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None, "the Authorization header must be 'Bearer TOKEN'"
+        principal = self.tokens.principal(token.strip())
+        return principal, None if principal is not None else "unknown token"
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        principal: Principal | None = None
-        problem: str | None = None
-        header = request.headers.get("authorization", "")
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                problem = "the Authorization header must be 'Bearer TOKEN'"
-            else:
-                principal = self.tokens.principal(token.strip())
-                if principal is None:
-                    problem = "unknown token"
+        principal, problem = self.caller(request)
         return Context(
             store=self.store,
             engine=self.engine,
@@ -64,6 +90,97 @@ class CmdbGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    # --- the response cache ------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.cache is None or scope["type"] != "http" or scope["method"] != "POST":
+            await super().__call__(scope, receive, send)
+            return
+        cache = self.cache
+        request = Request(scope, receive)
+        key = await self.response_key(request)
+        if key is not None:
+            body = cache.get(key)
+            if body is not None:
+                await Response(body, media_type=_JSON)(scope, receive, send)
+                return
+        # Strawberry reads the body again: hand it what was read, then the connection's own messages.
+        read = await request.body()
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": read, "more_body": False}
+
+        status = 0
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await super().__call__(scope, replay, keep)
+        if key is not None and status == 200 and not getattr(request.state, "graphql_errors", True):
+            cache.put(key, b"".join(chunks))
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        request.state.graphql_errors = bool(result.errors)
+        return await super().process_result(request, result)
+
+    async def response_key(self, request: Request) -> ResponseKey | None:
+        """The key the answer to ``request`` is kept under, or None when it must not be kept."""
+        if not request.headers.get("content-type", "").startswith(_JSON):
+            return None
+        try:
+            payload = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None  # strawberry answers it (400)
+        if not isinstance(payload, dict) or payload.get("extensions"):
+            return None
+        query, variables, name = payload.get("query"), payload.get("variables"), payload.get("operationName")
+        if not (isinstance(query, str) and (variables is None or isinstance(variables, dict))):
+            return None
+        if name is not None and not isinstance(name, str):
+            return None
+        principal, problem = self.caller(request)
+        if problem is not None or (principal is None and not self.settings.anonymous_read):
+            return None  # refused as usual, never from the cache
+        shape = document_shape(query, self.settings.graphql.max_tokens)
+        if shape is None or shape.operation(name) is not OperationType.QUERY or shape.field_names & CLOCK_FIELDS:
+            return None
+        encoded = variables_key(variables)
+        generation = self.generation()
+        if encoded is None or generation is None:
+            return None
+        if principal is None:
+            caller: tuple[str, str | None] = ("anonymous", None)
+        else:
+            caller = (principal.role.value, principal.name if shape.field_names & PER_CALLER_FIELDS else None)
+        return ResponseKey(shape.canonical, name, encoded, caller, generation)
+
+    def generation(self) -> Hashable | None:
+        """The store's data generation (None: the store cannot tell, so nothing is kept).
+
+        Called on the event loop: a backend's ``generation()`` is a cheap read
+        (SQLite: one PRAGMA on an idle connection).
+        """
+        read = getattr(self.store, "generation", None)
+        if not callable(read):
+            return None
+        try:
+            token: Hashable | None = read()
+        except Exception:  # the request itself will meet and report the store's trouble
+            log.debug("could not read the store's generation", exc_info=True)
+            return None
+        return token
 
 
 def create_app(

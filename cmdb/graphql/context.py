@@ -3,7 +3,9 @@
 Every store call from a resolver goes through ``Context.run`` (a worker thread,
 so the event loop never waits on I/O) or through a dataloader, which batches
 the keys asked for in one tick into one store call of at most
-``dataloader_batch_size`` keys.
+``dataloader_batch_size`` keys. A walk takes one worker-thread hop for
+everything it needs: the traversal, the paths when the query reads them, and
+the CIs it reached.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from cmdb.model import CI, Direction, Relationship
 from cmdb.store.base import Hit, Store
 from cmdb.sync import SyncEngine
 
-__all__ = ["Context", "Loaders", "TraversalKey"]
+__all__ = ["Context", "Loaders", "TraversalKey", "Walk"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,16 @@ class TraversalKey:
     types: tuple[str, ...] | None
     depth: int
     limit: int
+    paths: bool = False
+    """load each hit's path in the worker thread too (the query reads it)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """What one walk found: the hits, nearest first, and the CIs they reached."""
+
+    hits: list[Hit]
+    cis: dict[str, CI]
 
 
 class Loaders:
@@ -56,9 +68,7 @@ class Loaders:
         self.relationships: DataLoader[tuple[str, bool], list[Relationship]] = DataLoader(
             self._load_relationships, max_batch_size=batch_size
         )
-        self.traversal: DataLoader[TraversalKey, list[Hit]] = DataLoader(
-            self._load_traversals, max_batch_size=batch_size
-        )
+        self.traversal: DataLoader[TraversalKey, Walk] = DataLoader(self._load_traversals, max_batch_size=batch_size)
         self.findings: DataLoader[str, list[Finding]] = DataLoader(self._load_findings, max_batch_size=batch_size)
         # The same, as of a past time (cmdb.history rewinds what the store holds now).
         self.ci_as_of: DataLoader[tuple[str, datetime], CI | None] = DataLoader(
@@ -67,7 +77,7 @@ class Loaders:
         self.relationships_as_of: DataLoader[tuple[str, datetime], list[Relationship]] = DataLoader(
             self._load_relationships_as_of, max_batch_size=batch_size
         )
-        self.traversal_as_of: DataLoader[tuple[TraversalKey, datetime], list[Hit]] = DataLoader(
+        self.traversal_as_of: DataLoader[tuple[TraversalKey, datetime], Walk] = DataLoader(
             self._load_traversals_as_of, max_batch_size=batch_size
         )
 
@@ -92,14 +102,20 @@ class Loaders:
         found = await run_in_threadpool(load)
         return [found[key] for key in keys]
 
-    async def _load_traversals(self, keys: list[TraversalKey]) -> list[list[Hit]]:
+    async def _load_traversals(self, keys: list[TraversalKey]) -> list[Walk]:
         # A walk is one store call per start CI (walks from several starts would merge);
-        # the walks of one tick share one worker thread.
-        def load() -> list[list[Hit]]:
-            return [
+        # the walks of one tick, their paths and the CIs they reach share one worker thread.
+        def load() -> list[Walk]:
+            walks = [
                 self.store.traverse([key.ci_id], key.direction, key.types, max_depth=key.depth, limit=key.limit)
                 for key in keys
             ]
+            for key, hits in zip(keys, walks, strict=True):
+                if key.paths:
+                    for hit in hits:
+                        hit.path  # noqa: B018 - a lazy path loads here, off the event loop
+            cis = self.store.get_cis(list(dict.fromkeys(hit.ci_id for hits in walks for hit in hits)))
+            return [Walk(hits, cis) for hits in walks]
 
         return await run_in_threadpool(load)
 
@@ -136,14 +152,23 @@ class Loaders:
         found = await run_in_threadpool(load)
         return [found[key] for key in keys]
 
-    async def _load_traversals_as_of(self, keys: list[tuple[TraversalKey, datetime]]) -> list[list[Hit]]:
+    async def _load_traversals_as_of(self, keys: list[tuple[TraversalKey, datetime]]) -> list[Walk]:
         from cmdb.impact.graph import AsOfView
 
-        def load() -> list[list[Hit]]:
-            return [
+        def load() -> list[Walk]:
+            walks = [
                 AsOfView(self.store, at).traverse([key.ci_id], key.direction, key.types, key.depth, key.limit)[0]
                 for key, at in keys
             ]
+            for (key, _), hits in zip(keys, walks, strict=True):
+                if key.paths:
+                    for hit in hits:
+                        hit.path  # noqa: B018 - a lazy path loads here, off the event loop
+            reached = [(hit.ci_id, at) for (_, at), hits in zip(keys, walks, strict=True) for hit in hits]
+            by_time = {
+                at: history.cis_as_of(self.store, list(dict.fromkeys(ids)), at) for at, ids in _by_time(reached).items()
+            }
+            return [Walk(hits, by_time.get(at, {})) for (_, at), hits in zip(keys, walks, strict=True)]
 
         return await run_in_threadpool(load)
 
@@ -204,7 +229,7 @@ class Context:
             return await self.loaders.relationships.load((ci_id, include_inactive))
         return await self.loaders.relationships_as_of.load((ci_id, as_of))
 
-    async def walk(self, key: TraversalKey, as_of: datetime | None) -> list[Hit]:
+    async def walk(self, key: TraversalKey, as_of: datetime | None) -> Walk:
         if as_of is None:
             return await self.loaders.traversal.load(key)
         return await self.loaders.traversal_as_of.load((key, as_of))

@@ -21,6 +21,7 @@ from cmdb import model
 from cmdb.errors import NotFound, ValidationError
 from cmdb.graphql.context import Context
 from cmdb.graphql.enums import ChangeKind, Direction, RelationshipType, ReviewVerdict
+from cmdb.graphql.execution import PlainListExecutionContext
 from cmdb.graphql.filters import (
     ChangeFilterInput,
     CIFilterInput,
@@ -360,12 +361,15 @@ class CmdbSchema(strawberry.Schema):
         return None
 
 
-def build_schema(limits: Limits | None = None) -> strawberry.Schema:
+def build_schema(limits: Limits | None = None, *, plain_lists: bool = True) -> strawberry.Schema:
+    """The schema; ``plain_lists`` completes lists of plain objects by compiled plans
+    (``cmdb.graphql.execution``), the same answers at a fraction of the cost."""
     return CmdbSchema(
         query=Query,
         mutation=Mutation,
         types=list(CI_TYPES),
         extensions=extensions(limits or Limits()),
+        execution_context_class=PlainListExecutionContext if plain_lists else None,
     )
 
 

@@ -1,7 +1,9 @@
-"""Settings of the GraphQL API, in one place: tokens, anonymous access, CORS and every limit.
+"""Settings of the GraphQL API, in one place: tokens, anonymous access, CORS, every limit,
+and the response cache.
 
 Read from ``CMDB_*`` environment variables (pydantic-settings); limits nest
-under ``CMDB_GRAPHQL__``, e.g. ``CMDB_GRAPHQL__MAX_PAGE_SIZE=200``.
+under ``CMDB_GRAPHQL__``, e.g. ``CMDB_GRAPHQL__MAX_PAGE_SIZE=200``; the response
+cache under ``CMDB_RESPONSE_CACHE__``, e.g. ``CMDB_RESPONSE_CACHE__ENABLED=false``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ApiSettings", "Limits"]
+__all__ = ["ApiSettings", "Limits", "ResponseCacheSettings"]
 
 
 class Limits(BaseModel):
@@ -38,6 +40,17 @@ class Limits(BaseModel):
     dataloader_batch_size: int = Field(500, ge=1, description="most keys one dataloader call sends to the store")
 
 
+class ResponseCacheSettings(BaseModel):
+    """The cache of whole query responses (``cmdb.graphql.cache``), checked against the store's
+    data generation on every request: a committed write from any process retires every entry."""
+
+    model_config = {"frozen": True}
+
+    enabled: bool = Field(True, description="serve repeated read queries from memory while the data is unchanged")
+    max_entries: int = Field(2048, ge=1, description="most responses kept (least recently used go first)")
+    max_mb: float = Field(64.0, gt=0, description="most megabytes of response bodies kept")
+
+
 class ApiSettings(BaseSettings):
     """Who may use the API and how much one request may ask for."""
 
@@ -50,6 +63,12 @@ class ApiSettings(BaseSettings):
     anonymous_read: bool = Field(False, description="allow queries without a token")
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; * for any")
     graphql: Limits = Field(default_factory=Limits)
+    response_cache: ResponseCacheSettings = Field(default_factory=ResponseCacheSettings)
+    plain_lists: bool = Field(
+        True,
+        description="complete lists of plain objects by compiled plans (the same answers, faster); "
+        "false: graphql-core completes every field",
+    )
 
     def origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

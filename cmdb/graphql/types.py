@@ -11,13 +11,16 @@ time reads its neighbourhood as of that time too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
+from graphql import GraphQLAbstractType, GraphQLResolveInfo
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.types.base import get_object_definition
+from strawberry.types.nodes import SelectedField, Selection
 
 from cmdb import compliance, model
 from cmdb.graphql.context import Context, TraversalKey
@@ -223,6 +226,22 @@ class Relationship:
         return [Evidence(field=e.field, value=e.value) for e in self.record.evidence]
 
 
+_PATH_FIELDS = frozenset({"path", "pathIds"})
+"""Fields of ``Reached`` that read the walk's paths."""
+
+
+def _selects(selections: Sequence[Selection], names: frozenset[str]) -> bool:
+    """Whether any field directly below ``selections`` (through fragments) is one of ``names``."""
+    for selection in selections:
+        for child in selection.selections:
+            if isinstance(child, SelectedField):
+                if child.name in names:
+                    return True
+            elif _selects([child], names):
+                return True
+    return False
+
+
 async def load_ci(info: Ctx, ci_id: str, as_of: datetime | None) -> CI | None:
     found = await info.context.ci(ci_id, as_of)
     return ci_node(found, as_of) if found is not None else None
@@ -260,10 +279,19 @@ class Reached:
     hit: strawberry.Private[Hit]
     way: strawberry.Private[model.Direction]
     as_of: strawberry.Private[datetime | None]
+    # The walk's edges as GraphQL objects, shared by its hits: paths overlap near the start.
+    edges: strawberry.Private[dict[model.RelKey, Relationship]]
 
     @strawberry.field(description="edges from the start CI to this one, in walking order")
     def path(self) -> list[Relationship]:
-        return [rel_node(r, None, self.as_of) for r in self.hit.path]
+        edges = self.edges
+        path: list[Relationship] = []
+        for rel in self.hit.path:
+            node = edges.get(rel.key)
+            if node is None:
+                node = edges[rel.key] = rel_node(rel, None, self.as_of)
+            path.append(node)
+        return path
 
     @strawberry.field(description="the CIs along the path, from the start CI to this one (cheaper than path)")
     def path_ids(self) -> list[strawberry.ID]:
@@ -296,6 +324,11 @@ class CI:
     last_seen: datetime | None
     stale_since: datetime | None
     as_of_time: datetime | None = strawberry.field(description="The time this CI is shown as of (null: now).")
+
+    @classmethod
+    def resolve_type(cls, obj: Any, info: GraphQLResolveInfo[Any], abstract_type: GraphQLAbstractType) -> str | None:
+        """The object type of a CI: its class's (one lookup, not strawberry's generic search)."""
+        return _TYPE_NAMES.get(type(obj))
 
     @strawberry.field
     def tags(self) -> list[Tag]:
@@ -355,12 +388,14 @@ class CI:
             tuple(sorted(t.value for t in types)) if types is not None else None,
             traversal_depth(depth, limits),
             page_size(first, limits),
+            paths=_selects(info.selected_fields, _PATH_FIELDS),
         )
-        hits: list[Hit] = await info.context.walk(key, self.as_of)
-        found = await info.context.cis([hit.ci_id for hit in hits], self.as_of)
+        walk = await info.context.walk(key, self.as_of)
+        found, as_of = walk.cis, self.as_of
+        edges: dict[model.RelKey, Relationship] = {}
         return [
-            Reached(ci=ci_node(found[hit.ci_id], self.as_of), depth=hit.depth, hit=hit, way=way, as_of=self.as_of)
-            for hit in hits
+            Reached(ci=ci_node(found[hit.ci_id], as_of), depth=hit.depth, hit=hit, way=way, as_of=as_of, edges=edges)
+            for hit in walk.hits
             if hit.ci_id in found
         ]
 
@@ -760,6 +795,7 @@ _BY_CLASS: dict[str, type[CI]] = {
     "commercial": CommercialCI,
 }
 CI_TYPES: tuple[type[CI], ...] = (*_BY_CLASS.values(), GenericCI)
+_TYPE_NAMES: dict[type, str] = {t: get_object_definition(t, strict=True).name for t in CI_TYPES}
 
 
 def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:

@@ -3,7 +3,8 @@ for reads, a small hand-built estate for mutations and point-in-time reads."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -67,6 +68,36 @@ class Api:
         assert body.get("errors"), body
         first: dict[str, Any] = body["errors"][0]
         return first
+
+
+class CountingStore:
+    """The real store, counting every call made to it and the size of each batch of ids."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.calls: Counter[str] = Counter()
+        self.batch_sizes: list[tuple[str, int]] = []
+
+    def reads(self) -> Counter[str]:
+        """The calls that read data (everything but the cheap generation check)."""
+        return Counter({name: n for name, n in self.calls.items() if name != "generation"})
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.batch_sizes.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._store, name)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            if args and isinstance(args[0], Sequence) and not isinstance(args[0], str):
+                self.batch_sizes.append((name, len(args[0])))
+            return target(*args, **kwargs)
+
+        return counted
 
 
 @pytest.fixture(scope="session")

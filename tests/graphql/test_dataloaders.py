@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from cmdb.store import SqliteStore
 
-from .conftest import _api, api_settings
+from .conftest import CountingStore, _api, api_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -19,32 +18,6 @@ NESTED = """query($n: Int) { cis(first: $n) { totalCount edges { node {
     ownerTeam { id name }
     relationships { type direction from { id } to { id name ownerTeam { id } } }
 } } } }"""
-
-
-class CountingStore:
-    """The real store, counting every call made to it and the size of each batch of ids."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-        self.calls: Counter[str] = Counter()
-        self.batch_sizes: list[tuple[str, int]] = []
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.batch_sizes.clear()
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._store, name)
-        if not callable(target):
-            return target
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            if args and isinstance(args[0], Sequence) and not isinstance(args[0], str):
-                self.batch_sizes.append((name, len(args[0])))
-            return target(*args, **kwargs)
-
-        return counted
 
 
 async def _calls(store: CountingStore, size: int, **limits: Any) -> Counter[str]:

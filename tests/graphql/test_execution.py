@@ -1,0 +1,203 @@
+"""Plain lists (``cmdb.graphql.execution``): the same answers as graphql-core's own completion,
+errors included, for a fraction of the work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from cmdb.graphql.execution import PlainListExecutionContext
+from cmdb.graphql.settings import ResponseCacheSettings
+from cmdb.store import SqliteStore
+
+from .conftest import Api, _api, api_settings
+
+pytestmark = pytest.mark.anyio
+
+WALK = """query($id: ID!) { ci(id: $id) { id name
+    dependents(depth: 3, first: 150) { depth ci { id type name owner } path { type fromId toId } } } }"""
+
+EVERYTHING_BELOW_A_WALK = """
+query($id: ID!, $yes: Boolean!) { ci(id: $id) {
+    down: dependencies(depth: 2) { ...hit }
+    up: dependents(depth: 3, first: 80) {
+        ...hit pathIds
+        edges: path @include(if: $yes) { ...edge }
+        hidden: path @skip(if: $yes) { type }
+    } } }
+fragment hit on Reached { depth ci { __typename id name
+    ... on ComputeCI { zone os cpuCores memoryGb }
+    ... on NetworkCI { cidr hosts dnsName }
+    ... on ContainerCI { images replicas }
+    aliases sources tags { key value } lifecycleState criticality ciClass firstSeen lastSeen staleSince attributes
+    asOfTime } }
+fragment edge on Relationship { __typename type impact direction fromId toId source scope confidence inferred
+    review lifecycleState firstSeen lastSeen staleSince evidence { field value } }
+"""
+
+# Lists below fields that are not plain (async resolvers): graphql-core runs those, plans the rest.
+PAGE = """query { cis(first: 60) { totalCount edges { cursor node { id tags { key value }
+    relationships { type direction from { id } other { id name } evidence { field } }
+    ownerTeam { id } } } pageInfo { hasNextPage endCursor } } }"""
+
+IMPACT = """query($ids: [ID!]!) { impact(ids: $ids, depth: 4, first: 200) {
+    startIds owners truncated reached { id depth state reason path { type fromId toId } ci { id name } }
+    services { id } } }"""
+
+
+async def _apis(store: SqliteStore) -> AsyncIterator[tuple[Api, Api]]:
+    off = ResponseCacheSettings(enabled=False)
+    async for plain in _api(store, api_settings(response_cache=off)):
+        async for general in _api(store, api_settings(response_cache=off, plain_lists=False)):
+            yield plain, general
+
+
+@pytest.fixture
+async def apis(demo_store: SqliteStore) -> AsyncIterator[tuple[Api, Api]]:
+    async for pair in _apis(demo_store):
+        yield pair
+
+
+_STARTS: dict[str, str] = {}
+
+
+def _start(store: SqliteStore) -> str:
+    """A CI whose depth-3 walk up reaches the most CIs (a subnet or a node in the demo estate)."""
+    from cmdb.store import CIFilter
+
+    if store.location not in _STARTS:
+        reach, start = max(
+            (len(store.traverse([ci.id], "in", max_depth=3, limit=200)), ci.id) for ci in store.iter_cis(CIFilter())
+        )
+        assert reach >= 30, (reach, start)
+        _STARTS[store.location] = start
+    return _STARTS[store.location]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (WALK, {}),
+        (EVERYTHING_BELOW_A_WALK, {"yes": True}),
+        (EVERYTHING_BELOW_A_WALK, {"yes": False}),
+        (PAGE, None),
+        (IMPACT, {}),
+    ],
+    ids=["walk", "fragments-include", "fragments-skip", "page", "impact"],
+)
+async def test_plain_lists_answer_what_graphql_core_answers(
+    apis: tuple[Api, Api], demo_store: SqliteStore, query: str, variables: dict[str, Any] | None
+) -> None:
+    plain, general = apis
+    start = _start(demo_store)
+    if variables is not None:
+        variables = {**variables, "ids": [start]} if "$ids" in query else {**variables, "id": start}
+    fast = await plain.post(query, variables)
+    slow = await general.post(query, variables)
+    assert fast.status_code == slow.status_code == 200
+    assert "errors" not in fast.json(), fast.json()
+    assert fast.content == slow.content  # byte for byte: same keys, same order, same values
+    assert len(fast.content) > 2000  # and there was something to complete
+
+
+# --- irregular data, on a small schema of its own ---------------------------------------
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Item(Named):
+    size: int | None
+    kind: strawberry.Private[str] = "fine"
+
+    @strawberry.field
+    def shout(self) -> str:
+        if self.kind == "raises":
+            raise ValueError("cannot shout")
+        return self.name.upper()
+
+    @strawberry.field
+    def parts(self) -> list[Part]:
+        return [Part(name=f"{self.name}-{i}", label=None if self.kind == "null" else "x") for i in range(2)]  # type: ignore[arg-type]
+
+
+@strawberry.type
+class Part(Named):
+    label: str
+
+
+def _items(kind: str) -> list[Item]:
+    return [Item(name=f"i{n}", size=n or None, kind=kind if n == 3 else "fine") for n in range(6)]  # type: ignore[call-arg]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self, kind: str = "fine") -> list[Item | None]:  # an item in error is null, the others stay
+        return list(_items(kind))
+
+    @strawberry.field
+    def named(self) -> list[Named]:
+        return [*_items("fine")[:2], Part(name="p", label="q")]
+
+
+class CountingPlainLists(PlainListExecutionContext):
+    """Counts the fields graphql-core executes itself."""
+
+    executed = 0
+
+    def execute_field(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).executed += 1
+        return super().execute_field(*args, **kwargs)
+
+
+class CountingGeneral(StrawberryGraphQLCoreExecutionContext):
+    executed = 0
+
+    def execute_field(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).executed += 1
+        return super().execute_field(*args, **kwargs)
+
+
+SMALL = {
+    "plain": strawberry.Schema(Query, types=[Item, Part], execution_context_class=CountingPlainLists),
+    "general": strawberry.Schema(Query, types=[Item, Part], execution_context_class=CountingGeneral),
+}
+
+
+async def _run(name: str, query: str) -> tuple[Any, list[dict[str, Any]]]:
+    result = await SMALL[name].execute(query)
+    return result.data, [dict(error.formatted) for error in result.errors or []]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ items { __typename name size shout parts { label name } } }",
+        '{ items(kind: "raises") { name shout } }',  # a resolver raises on one item
+        '{ items(kind: "null") { name parts { label } } }',  # a null in a non-null field, two lists down
+        "{ named { __typename name ... on Item { size } ... on Part { label } } }",  # an interface
+        "{ a: items { n: name } b: items { ...f } } fragment f on Item { shout size }",
+    ],
+    ids=["regular", "raises", "null", "interface", "aliases-fragments"],
+)
+async def test_irregular_data_is_reported_as_graphql_core_reports_it(query: str) -> None:
+    plain = await _run("plain", query)
+    general = await _run("general", query)
+    assert plain == general
+    assert plain[0] is not None and plain[0] != {}
+
+
+async def test_a_plain_list_is_completed_without_executing_its_fields_one_by_one() -> None:
+    CountingPlainLists.executed = CountingGeneral.executed = 0
+    query = "{ items { __typename name size shout parts { label name } } }"
+    assert await _run("plain", query) == await _run("general", query)
+    assert CountingPlainLists.executed == 1  # only the root field
+    assert CountingGeneral.executed == 1 + 6 * (4 + 1 + 2 * 2)
