@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import datetime
 from typing import TypedDict
 
@@ -203,30 +204,27 @@ def _walk(
     for name in type_filter or ():
         vocabulary().relationship_type(name)
     hits, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
-    hits.sort(key=lambda h: (h.depth, h.ci_id))
-    hit_ids = [h.ci_id for h in hits]
+    hits.sort(key=attrgetter("depth", "ci_id"))
     if details:
-        cis = view.get_cis(hit_ids)
+        cis = view.get_cis([h.ci_id for h in hits])
         service_ids = {i for i, ci in cis.items() if ci.type == BUSINESS_SERVICE}
     else:
         if all(h.ci_type is not None for h in hits):  # the walk told each CI's type
             service_ids = {h.ci_id for h in hits if h.ci_type == BUSINESS_SERVICE}
         else:
-            service_ids = view.of_type(hit_ids, BUSINESS_SERVICE)
+            service_ids = view.of_type([h.ci_id for h in hits], BUSINESS_SERVICE)
         cis = view.get_cis(sorted(service_ids))
-    impact = None
     if states and direction == "in":
-        impact = failure_impact(view, start_ids, types=type_filter, max_depth=max_depth, limit=limit)
-    reached: list[ReachedCI] = []
-    for hit in hits:
-        state: State | None = None
-        reason = ""
-        if impact is not None:
-            found = impact.affected.get(hit.ci_id)
+        affected = failure_impact(view, start_ids, types=type_filter, max_depth=max_depth, limit=limit).affected
+        reached: list[ReachedCI] = []
+        for hit in hits:
+            found = affected.get(hit.ci_id)
             state, reason = (found.state, found.reason) if found else ("unaffected", "no impact travels this way")
-        reached.append(ReachedCI(hit.ci_id, hit.depth, hit, cis.get(hit.ci_id), state, reason, direction))
-    services = [r for r in reached if r.ci_id in service_ids]
-    owners = sorted({r.ci.owner for r in reached if r.ci is not None and r.ci.owner})
+            reached.append(ReachedCI(hit.ci_id, hit.depth, hit, cis.get(hit.ci_id), state, reason, direction))
+    else:
+        reached = [ReachedCI(h.ci_id, h.depth, h, cis.get(h.ci_id), None, "", direction) for h in hits]
+    services = [r for r in reached if r.ci_id in service_ids] if service_ids else []
+    owners = sorted({ci.owner for ci in cis.values() if ci.owner})  # cis: the CIs reached that were loaded
     log.debug("%s walk from %s: %d CIs, %d services", direction, ",".join(start_ids), len(reached), len(services))
     return BlastRadius(
         start_ids=start_ids,

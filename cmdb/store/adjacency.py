@@ -23,9 +23,8 @@ import logging
 import sqlite3
 import threading
 import time
-from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -48,27 +47,33 @@ class Stopped(Exception):
     """The store closed while its graph was being copied."""
 
 
+Ints = npt.NDArray[np.int64]
+
+
 @dataclass(frozen=True, slots=True)
 class Adjacency:
-    """Compressed adjacency: node ``n``'s edges are ``other[start[n]:start[n + 1]]``."""
+    """Compressed adjacency: node ``n``'s edges are ``other[start[n]:start[n + 1]]``,
+    ordered by type name (``type_code``), then the other end."""
 
-    start: array[int]
-    other: array[int]
-    type_code: array[int]
+    start: Ints
+    other: Ints
+    type_code: npt.NDArray[np.int8]
 
     @classmethod
-    def from_edges(
-        cls, here: npt.NDArray[np.int64], there: npt.NDArray[np.int64], code: npt.NDArray[np.int64], size: int
-    ) -> Adjacency:
-        order = np.lexsort((there, code, here))  # by here, then type name, then the other end
-        counts = np.bincount(here, minlength=size)
+    def from_edges(cls, here: Ints, there: Ints, code: Ints, size: int) -> Adjacency:
+        order = np.lexsort((there, code, here))
         start = np.zeros(size + 1, dtype=np.int64)
-        np.cumsum(counts, out=start[1:])
-        return cls(
-            array("q", start.tobytes()),
-            array("q", there[order].tobytes()),
-            array("b", code[order].astype(np.int8).tobytes()),
-        )
+        np.cumsum(np.bincount(here, minlength=size), out=start[1:])
+        return cls(start, there[order], code[order].astype(np.int8))
+
+    def edges_of(self, nodes: Ints) -> tuple[Ints, Ints]:
+        """Positions of every edge of ``nodes``, in node order, and the node each starts from."""
+        first = self.start[nodes]
+        counts = self.start[nodes + 1] - first
+        total = int(counts.sum())
+        # position k of the run of node i is first[i] + k: one arange shifted per run
+        positions = np.arange(total, dtype=np.int64) + np.repeat(first - (np.cumsum(counts) - counts), counts)
+        return positions, np.repeat(nodes, counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +82,12 @@ class GraphCopy:
 
     generation: int
     ids: list[str]  # CI id by node id ("" where no CI has that node id)
-    type_of: array[int]  # index into ``type_names`` by node id
+    type_of: npt.NDArray[np.int16]  # index into ``type_names`` by node id
     type_names: tuple[str, ...]
     rel_types: tuple[str, ...]  # sorted; an edge's type code is its position here
     inward: Adjacency  # per CI, the edges ending there: who needs it
     outward: Adjacency  # per CI, the edges starting there: what it needs
+    _scratch: threading.local = field(default_factory=threading.local)  # per thread: which nodes a walk reached
 
     @classmethod
     def read(cls, conn: sqlite3.Connection, generation: int, stop: threading.Event | None = None) -> GraphCopy:
@@ -125,7 +131,7 @@ class GraphCopy:
         copy = cls(
             generation=generation,
             ids=ids,
-            type_of=array("h", type_of.tobytes()),
+            type_of=type_of,
             type_names=type_names,
             rel_types=rel_types,
             inward=Adjacency.from_edges(dst, src, code, size),
@@ -149,36 +155,75 @@ class GraphCopy:
         chunk: int,
         goal: int | None = None,
     ) -> Reached:
-        """The store's breadth-first walk (``SqliteStore._bfs``), in memory, step for step."""
+        """The store's breadth-first walk (``SqliteStore._bfs``), in memory, step for step.
+
+        Each level expands a whole chunk of the frontier at once with array operations;
+        of the edges reaching a new CI, the first in walking order wins, as in SQL.
+        """
         reached: Reached = {n: (0, None) for n in start}
-        allowed = None if not types else {self.rel_types.index(t) for t in types if t in self.rel_types}
+        allowed: npt.NDArray[np.bool_] | None = None
+        if types:
+            allowed = np.isin(
+                np.arange(len(self.rel_types)), [self.rel_types.index(t) for t in types if t in self.rel_types]
+            )
         ways: list[tuple[bool, Adjacency]] = []
         if direction in ("in", "both"):
             ways.append((True, self.inward))
         if direction in ("out", "both"):
             ways.append((False, self.outward))
-        names = self.rel_types
-        frontier = list(start)
+        names = np.array(self.rel_types, dtype=object)
+        seen = self._seen()
+        frontier = np.array(sorted(reached), dtype=np.int64)
+        touched = [frontier]
+        seen[frontier] = True
         found = 0
-        for depth in range(1, max_depth + 1):
-            next_frontier: list[int] = []
-            for lo in range(0, len(frontier), chunk):
-                part = frontier[lo : lo + chunk]
-                for inward, adjacency in ways:
-                    begin, other, type_code = adjacency.start, adjacency.other, adjacency.type_code
-                    for here in part:
-                        for k in range(begin[here], begin[here + 1]):
-                            there = other[k]
-                            if there in reached or (allowed is not None and type_code[k] not in allowed):
-                                continue
-                            edge = (there, names[type_code[k]], here) if inward else (here, names[type_code[k]], there)
-                            reached[there] = (depth, edge)
-                            next_frontier.append(there)
-                            found += 1
-                            if found >= limit or there == goal:
-                                return reached
-            if not next_frontier:
-                break
-            next_frontier.sort()
-            frontier = next_frontier
-        return reached
+        try:
+            for depth in range(1, max_depth + 1):
+                grown: list[Ints] = []
+                for lo in range(0, len(frontier), chunk):
+                    part = frontier[lo : lo + chunk]
+                    for inward, adjacency in ways:
+                        positions, here = adjacency.edges_of(part)
+                        there = adjacency.other[positions]
+                        keep = ~seen[there]
+                        if allowed is not None:
+                            keep &= allowed[adjacency.type_code[positions]]
+                        picked = np.flatnonzero(keep)
+                        _, firsts = np.unique(there[picked], return_index=True)
+                        picked = picked[np.sort(firsts)]  # one edge per new CI: its first
+                        cut = limit - found
+                        if goal is not None and (at := np.flatnonzero(there[picked] == goal)).size:
+                            cut = min(cut, int(at[0]) + 1)
+                        done = len(picked) >= cut
+                        picked = picked[:cut]
+                        new = there[picked]
+                        seen[new] = True
+                        touched.append(new)
+                        grown.append(new)
+                        found += len(new)
+                        ends = (new, here[picked]) if inward else (here[picked], new)
+                        kinds = names[adjacency.type_code[positions[picked]]]
+                        edges = zip(ends[0].tolist(), kinds.tolist(), ends[1].tolist())
+                        reached.update(zip(new.tolist(), zip([depth] * len(new), edges)))
+                        if done:
+                            return reached
+                frontier = np.sort(np.concatenate(grown)) if grown else frontier[:0]
+                if not len(frontier):
+                    break
+            return reached
+        finally:
+            for nodes in touched:
+                seen[nodes] = False
+
+    def types(self, nodes: Sequence[int]) -> list[str]:
+        """The CI type of each node."""
+        names = np.array(self.type_names, dtype=object)
+        found: list[str] = names[self.type_of[np.asarray(nodes, dtype=np.int64)]].tolist()
+        return found
+
+    def _seen(self) -> npt.NDArray[np.bool_]:
+        """This thread's marks of the nodes reached, all clear between walks."""
+        seen: npt.NDArray[np.bool_] | None = getattr(self._scratch, "seen", None)
+        if seen is None:
+            seen = self._scratch.seen = np.zeros(len(self.ids), dtype=np.bool_)
+        return seen

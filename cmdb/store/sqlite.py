@@ -823,11 +823,11 @@ class SqliteStore:
                 for nid, (depth, edge) in reached.items()
                 if edge is not None
             ]
-        ids, type_of, type_names = copy.ids, copy.type_of, copy.type_names
+        found = [nid for nid, (_, edge) in reached.items() if edge is not None]
+        ids = copy.ids
         return [
-            Hit(ids[nid], depth, (), type_names[type_of[nid]], paths, nid)
-            for nid, (depth, edge) in reached.items()
-            if edge is not None
+            Hit(ids[nid], reached[nid][0], (), ci_type, paths, nid)
+            for nid, ci_type in zip(found, copy.types(found), strict=True)
         ]
 
     def _labels(self, nids: Sequence[int]) -> dict[int, tuple[str, str]]:
