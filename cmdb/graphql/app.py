@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 _JSON = "application/json"
 
+GC_THRESHOLD = (10_000, 20, 20)
+"""The garbage collector's thresholds in a server process (``create_app(freeze_gc=True)``)."""
+
 
 class CmdbGraphQL(GraphQL[Context, None]):
     """The GraphQL view: builds each request's context from its bearer token; keeps the
@@ -197,7 +200,10 @@ def create_app(
     process) moves everything alive at startup out of the garbage collector's
     sight: the schema, vocabulary and modules live as long as the process, and
     a request no longer pays for full collections over them (this more than
-    halves the time of a small query).
+    halves the time of a small query). It also lets the youngest generation
+    grow to ``GC_THRESHOLD`` objects before a collection, not 700: a walk of 100
+    CIs allocates thousands of short-lived objects, and collecting every 700 of
+    them cost a tenth of such a request.
     """
     settings = settings or ApiSettings()
     tokens = TokenBook.from_settings(settings)
@@ -216,6 +222,7 @@ def create_app(
         if freeze_gc:
             gc.collect()
             gc.freeze()
+            gc.set_threshold(*GC_THRESHOLD)
         try:
             yield
         finally:
