@@ -203,6 +203,7 @@ def _time(value: datetime | None) -> str | None:
     return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat()
 
 
+@functools.lru_cache(maxsize=4096)  # rows written by one run share its timestamps; datetimes are immutable
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
