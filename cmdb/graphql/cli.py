@@ -36,8 +36,9 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
 
     Tokens come from CMDB_TOKENS (NAME:ROLE:TOKEN,...) or CMDB_TOKENS_FILE;
     CMDB_ANONYMOUS_READ=true allows queries without one; CMDB_CORS_ORIGINS
-    lists origins allowed by CORS; limits are CMDB_GRAPHQL__* (see
-    cmdb.graphql.settings).
+    lists origins allowed by CORS; limits are CMDB_GRAPHQL__*; repeated read
+    queries are answered from memory until the data changes, unless
+    CMDB_RESPONSE_CACHE__ENABLED=false (see cmdb.graphql.settings).
     """
     import pydantic
     import uvicorn

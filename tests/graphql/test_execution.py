@@ -201,3 +201,30 @@ async def test_a_plain_list_is_completed_without_executing_its_fields_one_by_one
     assert await _run("plain", query) == await _run("general", query)
     assert CountingPlainLists.executed == 1  # only the root field
     assert CountingGeneral.executed == 1 + 6 * (4 + 1 + 2 * 2)
+
+
+async def test_the_cmdb_schema_completes_a_walk_by_plan(demo_store: SqliteStore) -> None:
+    """Nothing in the schema (an extension with a resolve hook, a field extension) turns plans off."""
+    from cmdb.graphql.auth import Principal, Role
+    from cmdb.graphql.context import Context
+    from cmdb.graphql.limits import extensions
+    from cmdb.graphql.schema import CmdbSchema, Mutation
+    from cmdb.graphql.schema import Query as CmdbQuery
+    from cmdb.graphql.settings import Limits
+    from cmdb.graphql.types import CI_TYPES
+    from cmdb.sync import SyncEngine
+
+    schema = CmdbSchema(
+        query=CmdbQuery,
+        mutation=Mutation,
+        types=list(CI_TYPES),
+        extensions=extensions(Limits()),
+        execution_context_class=CountingPlainLists,
+    )
+    settings = api_settings()
+    context = Context(demo_store, SyncEngine(demo_store), settings, Principal("alice", Role.READ))
+    CountingPlainLists.executed = 0
+    result = await schema.execute(WALK, variable_values={"id": _start(demo_store)}, context_value=context)
+    assert not result.errors and result.data is not None
+    assert len(result.data["ci"]["dependents"]) >= 30
+    assert CountingPlainLists.executed == 4  # ci, its id and name, dependents: below it, plans
