@@ -204,7 +204,8 @@ def _walk(
     for name in type_filter or ():
         vocabulary().relationship_type(name)
     hits, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
-    hits.sort(key=attrgetter("depth", "ci_id"))
+    hits.sort(key=attrgetter("ci_id"))  # nearest first, then by id: two stable sorts beat one on (depth, id)
+    hits.sort(key=attrgetter("depth"))
     if details:
         cis = view.get_cis([h.ci_id for h in hits])
         service_ids = {i for i, ci in cis.items() if ci.type == BUSINESS_SERVICE}
