@@ -66,7 +66,11 @@ class CmdbGraphQL(GraphQL[Context, None]):
         self.engine = engine
         self.settings = settings
         self.tokens = tokens
-        self.cache = ResponseCache(settings.response_cache) if settings.response_cache.enabled else None
+        # A store that cannot tell when its data changed (no ``generation``) is never cached.
+        knows_generation = callable(getattr(store, "generation", None))
+        self.cache = (
+            ResponseCache(settings.response_cache) if settings.response_cache.enabled and knows_generation else None
+        )
 
     def caller(self, request: Request | WebSocket) -> tuple[Principal | None, str | None]:
         """Who the request speaks for, or what is wrong with its Authorization header."""
