@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from cmdb.config import Settings
 from cmdb.errors import ValidationError
 from cmdb.model import Direction
-from cmdb.store import Hit, SqliteStore
+from cmdb.store import Hit, SqliteStore, open_store
 from cmdb.vocabulary import vocabulary
 from tests.store.helpers import ci, put, rel
 
@@ -125,3 +126,24 @@ def test_paths_load_once_for_the_whole_walk_and_after_close(tmp_path: Path) -> N
 def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="graph_cache must be one of off, background, blocking"):
         SqliteStore(tmp_path / "cmdb.db", graph_cache="always")  # type: ignore[arg-type]
+
+
+def test_long_lived_processes_keep_the_graph_in_memory_unless_configured_off(tmp_path: Path) -> None:
+    path = str(tmp_path / "cmdb.db")
+    stores = {
+        "one-shot": open_store(path, Settings()),
+        "serving": open_store(path, Settings(), long_lived=True),
+        "serving, CMDB_GRAPH_CACHE=off": open_store(path, Settings(graph_cache="off"), long_lived=True),
+        "one-shot, CMDB_GRAPH_CACHE=blocking": open_store(path, Settings(graph_cache="blocking")),
+    }
+    try:
+        assert all(isinstance(s, SqliteStore) for s in stores.values())
+        assert {name: s.graph_cache_status() for name, s in stores.items() if isinstance(s, SqliteStore)} == {
+            "one-shot": "off",
+            "serving": "outdated",  # nothing walked yet
+            "serving, CMDB_GRAPH_CACHE=off": "off",
+            "one-shot, CMDB_GRAPH_CACHE=blocking": "outdated",
+        }
+    finally:
+        for s in stores.values():
+            s.close()
