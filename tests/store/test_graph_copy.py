@@ -95,7 +95,11 @@ def test_a_commit_from_another_process_is_seen_at_once_and_the_copy_catches_up(t
         # ... and once the new copy is read, from memory.
         wait_until_current(store)
         hits = store.traverse(["a"], "in")
-        assert [(h.ci_id, h.depth, h.ci_type) for h in hits] == [("b", 1, "compute.vm"), ("c", 1, "compute.vm"), ("d", 2, "compute.vm")]
+        assert [(h.ci_id, h.depth, h.ci_type) for h in hits] == [
+            ("b", 1, "compute.vm"),
+            ("c", 1, "compute.vm"),
+            ("d", 2, "compute.vm"),
+        ]
         assert [r.key for r in hits[2].path] == [("c", "RUNS_ON", "a"), ("d", "DEPENDS_ON", "c")]
 
 
