@@ -36,7 +36,7 @@ from cmdb.graphql.cache import (
     document_shape,
     variables_key,
 )
-from cmdb.graphql.context import Context
+from cmdb.graphql.context import Context, StoreThreads
 from cmdb.graphql.schema import build_schema
 from cmdb.graphql.settings import ApiSettings
 from cmdb.store.base import Store
@@ -66,6 +66,7 @@ class CmdbGraphQL(GraphQL[Context, None]):
         self.engine = engine
         self.settings = settings
         self.tokens = tokens
+        self.threads = StoreThreads(settings.store_threads)
         # A store that cannot tell when its data changed (no ``generation``) is never cached.
         knows_generation = callable(getattr(store, "generation", None))
         self.cache = (
@@ -93,6 +94,7 @@ class CmdbGraphQL(GraphQL[Context, None]):
             auth_problem=problem,
             request=request if isinstance(request, Request) else None,
             response=response if isinstance(response, Response) else None,
+            threads=self.threads,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -230,6 +232,7 @@ def create_app(
         try:
             yield
         finally:
+            view.threads.close()
             if close_store:
                 store.close()
 

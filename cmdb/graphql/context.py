@@ -6,18 +6,24 @@ the keys asked for in one tick into one store call of at most
 ``dataloader_batch_size`` keys. A walk takes one worker-thread hop for
 everything it needs: the traversal, the paths when the query reads them, and
 the CIs it reached.
+
+Store calls share ``StoreThreads``: at most ``store_threads`` run at once,
+whichever requests they serve. The embedded store's work is mostly Python
+(rows into objects), which holds the GIL; ten requests' calls in ten threads
+only fight over it, and that fight cost as much CPU as the calls themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
@@ -30,7 +36,7 @@ from cmdb.model import CI, Direction, Relationship
 from cmdb.store.base import Hit, Store
 from cmdb.sync import SyncEngine
 
-__all__ = ["Context", "Loaders", "TraversalKey", "Walk"]
+__all__ = ["Context", "Loaders", "StoreThreads", "TraversalKey", "Walk"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +64,39 @@ class Walk:
     cis: dict[str, CI]
 
 
+class StoreThreads:
+    """The worker threads that store calls run in, at most ``size`` at once (one set per app)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a worker thread, once one of the ``size`` is free."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="cmdb-store")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+
+_SHARED: dict[int, StoreThreads] = {}
+
+
+def shared_threads(size: int) -> StoreThreads:
+    """Store threads shared by contexts made without an app's (tests, scripts)."""
+    return _SHARED.setdefault(size, StoreThreads(size))
+
+
 class Loaders:
     """The request's dataloaders; each caches what it loaded for the rest of the request."""
 
-    def __init__(self, store: Store, batch_size: int) -> None:
+    def __init__(self, store: Store, batch_size: int, threads: StoreThreads) -> None:
         self.store = store
+        self._run = threads.run
         self.ci: DataLoader[str, CI | None] = DataLoader(self._load_cis, max_batch_size=batch_size)
         # (ci id, include inactive) -> every relationship touching the CI, either way
         self.relationships: DataLoader[tuple[str, bool], list[Relationship]] = DataLoader(
@@ -82,7 +116,7 @@ class Loaders:
         )
 
     async def _load_cis(self, ids: list[str]) -> list[CI | None]:
-        found = await run_in_threadpool(self.store.get_cis, ids)
+        found = await self._run(self.store.get_cis, ids)
         return [found.get(ci_id) for ci_id in ids]
 
     async def _load_relationships(self, keys: list[tuple[str, bool]]) -> list[list[Relationship]]:
@@ -99,7 +133,7 @@ class Loaders:
                             bucket.append(rel)
             return by_key
 
-        found = await run_in_threadpool(load)
+        found = await self._run(load)
         return [found[key] for key in keys]
 
     async def _load_traversals(self, keys: list[TraversalKey]) -> list[Walk]:
@@ -117,10 +151,10 @@ class Loaders:
             cis = self.store.get_cis(list(dict.fromkeys(hit.ci_id for hits in walks for hit in hits)))
             return [Walk(hits, cis) for hits in walks]
 
-        return await run_in_threadpool(load)
+        return await self._run(load)
 
     async def _load_findings(self, ids: list[str]) -> list[list[Finding]]:
-        found = await run_in_threadpool(open_findings, self.store, ids)
+        found = await self._run(open_findings, self.store, ids)
         by_ci: dict[str, list[Finding]] = {ci_id: [] for ci_id in ids}
         for finding in found:  # most severe first, kept per CI
             by_ci.setdefault(finding.ci_id, []).append(finding)
@@ -133,7 +167,7 @@ class Loaders:
                 found.update(((ci_id, at), ci) for ci_id, ci in history.cis_as_of(self.store, ids, at).items())
             return found
 
-        found = await run_in_threadpool(load)
+        found = await self._run(load)
         return [found.get(key) for key in keys]
 
     async def _load_relationships_as_of(self, keys: list[tuple[str, datetime]]) -> list[list[Relationship]]:
@@ -149,7 +183,7 @@ class Loaders:
                             bucket.append(rel)
             return by_key
 
-        found = await run_in_threadpool(load)
+        found = await self._run(load)
         return [found[key] for key in keys]
 
     async def _load_traversals_as_of(self, keys: list[tuple[TraversalKey, datetime]]) -> list[Walk]:
@@ -170,7 +204,7 @@ class Loaders:
             }
             return [Walk(hits, by_time.get(at, {})) for (_, at), hits in zip(keys, walks, strict=True)]
 
-        return await run_in_threadpool(load)
+        return await self._run(load)
 
 
 def _by_time(keys: list[tuple[str, datetime]]) -> dict[datetime, list[str]]:
@@ -191,10 +225,14 @@ class Context:
     auth_problem: str | None = None
     request: Request | None = None
     response: Response | None = None
+    threads: StoreThreads | None = None
+    """the app's store threads (None: threads shared by contexts made without an app)"""
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.store, self.settings.graphql.dataloader_batch_size)
+        if self.threads is None:
+            self.threads = shared_threads(self.settings.store_threads)
+        self.loaders = Loaders(self.store, self.settings.graphql.dataloader_batch_size, self.threads)
 
     @property
     def actor(self) -> str:
@@ -202,8 +240,9 @@ class Context:
         return self.principal.name if self.principal else "anonymous"
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call a blocking store, engine or impact function in a worker thread."""
-        return await run_in_threadpool(partial(function, *args, **kwargs))
+        """Call a blocking store, engine or impact function in a store thread."""
+        assert self.threads is not None
+        return await self.threads.run(partial(function, *args, **kwargs))
 
     def deny(self) -> None:
         if self.response is not None:

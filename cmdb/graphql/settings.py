@@ -64,6 +64,13 @@ class ApiSettings(BaseSettings):
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; * for any")
     graphql: Limits = Field(default_factory=Limits)
     response_cache: ResponseCacheSettings = Field(default_factory=ResponseCacheSettings)
+    store_threads: int = Field(
+        2,
+        ge=1,
+        description="most store calls running at once, in worker threads, across all requests "
+        "(the embedded store's work holds the GIL: more threads only fight over it; "
+        "two, so that one slow call does not hold up every other request)",
+    )
     plain_lists: bool = Field(
         True,
         description="complete lists of plain objects by compiled plans (the same answers, faster); "

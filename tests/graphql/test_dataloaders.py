@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -53,3 +56,43 @@ async def test_batches_are_bounded_by_the_configured_size(demo_store: SqliteStor
     assert calls["relationships"] >= 4  # 100 CIs, 25 at a time
     # Still batched: calls are mostly full, not one a CI.
     assert sum(batches) / len(batches) >= 10, counting.batch_sizes
+
+
+class OverlapStore:
+    """The real store, recording how many of its calls run at once (each call lingers a little)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._store, name)
+        if not callable(target) or name == "generation":
+            return target
+
+        def observed(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            try:
+                time.sleep(0.005)
+                return target(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        return observed
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+async def test_store_calls_run_in_a_bounded_set_of_threads(demo_store: SqliteStore, threads: int) -> None:
+    overlap = OverlapStore(demo_store)
+    settings = api_settings(store_threads=threads)
+    async for api in _api(overlap, settings):  # type: ignore[arg-type]
+        query = "query($n: Int) { cis(first: $n) { totalCount edges { node { id owner } } } }"
+        answers = await asyncio.gather(*(api.data(query, {"n": n}) for n in range(1, 13)))
+        assert [len(a["cis"]["edges"]) for a in answers] == list(range(1, 13))
+    # Twelve requests at once; their store calls never more than the configured threads at a time.
+    assert overlap.most == threads
