@@ -125,19 +125,22 @@ class CmdbGraphQL(GraphQL[Context, None]):
             replayed = True
             return {"type": "http.request", "body": read, "more_body": False}
 
-        status = 0
+        plain_json = False  # a 200 with one JSON document (not a stream of parts)
         chunks: list[bytes] = []
 
         async def keep(message: Message) -> None:
-            nonlocal status
+            nonlocal plain_json
             if message["type"] == "http.response.start":
-                status = message["status"]
+                headers = dict(message.get("headers", ()))
+                plain_json = message["status"] == 200 and headers.get(b"content-type", b"").startswith(
+                    b"application/json"
+                )
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
 
         await super().__call__(scope, replay, keep)
-        if key is not None and status == 200 and not getattr(request.state, "graphql_errors", True):
+        if key is not None and plain_json and not getattr(request.state, "graphql_errors", True):
             cache.put(key, b"".join(chunks))
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
