@@ -82,13 +82,19 @@ class ReachedCI:
     The path's relationships are loaded the first time a path of the walk is read.
     """
 
-    ci_id: str
-    depth: int
     hit: Hit
     ci: CI | None = None
     state: State | None = None
     reason: str = ""
     direction: Way = "in"
+
+    @property
+    def ci_id(self) -> str:
+        return self.hit.ci_id
+
+    @property
+    def depth(self) -> int:
+        return self.hit.depth
 
     @property
     def path(self) -> tuple[Relationship, ...]:
@@ -221,9 +227,9 @@ def _walk(
         for hit in hits:
             found = affected.get(hit.ci_id)
             state, reason = (found.state, found.reason) if found else ("unaffected", "no impact travels this way")
-            reached.append(ReachedCI(hit.ci_id, hit.depth, hit, cis.get(hit.ci_id), state, reason, direction))
+            reached.append(ReachedCI(hit, cis.get(hit.ci_id), state, reason, direction))
     else:
-        reached = [ReachedCI(h.ci_id, h.depth, h, cis.get(h.ci_id), None, "", direction) for h in hits]
+        reached = [ReachedCI(h, cis.get(h.ci_id), None, "", direction) for h in hits]
     services = [r for r in reached if r.ci_id in service_ids] if service_ids else []
     owners = sorted({ci.owner for ci in cis.values() if ci.owner})  # cis: the CIs reached that were loaded
     log.debug("%s walk from %s: %d CIs, %d services", direction, ",".join(start_ids), len(reached), len(services))

@@ -215,11 +215,12 @@ class GraphCopy:
             for nodes in touched:
                 seen[nodes] = False
 
-    def types(self, nodes: Sequence[int]) -> list[str]:
-        """The CI type of each node."""
+    def labels(self, nodes: Sequence[int]) -> list[tuple[str, str]]:
+        """(CI id, CI type) of each node."""
         names = np.array(self.type_names, dtype=object)
-        found: list[str] = names[self.type_of[np.asarray(nodes, dtype=np.int64)]].tolist()
-        return found
+        types: list[str] = names[self.type_of[np.asarray(nodes, dtype=np.int64)]].tolist()
+        ids = self.ids
+        return [(ids[node], ci_type) for node, ci_type in zip(nodes, types, strict=True)]
 
     def _seen(self) -> npt.NDArray[np.bool_]:
         """This thread's marks of the nodes reached, all clear between walks."""

@@ -816,28 +816,21 @@ class SqliteStore:
     ) -> list[Hit]:
         start = sorted(set(self._nids(start_ids).values()))
         reached, copy = self._walk(start, direction, types, max_depth, limit)
-        paths = PathBatch(reached, self._edges)
-        if copy is None:
-            labels = self._labels([nid for nid, (_, edge) in reached.items() if edge is not None])
-            return [
-                Hit(labels[nid][0], depth, (), labels[nid][1], paths, nid)
-                for nid, (depth, edge) in reached.items()
-                if edge is not None
-            ]
         found = [nid for nid, (_, edge) in reached.items() if edge is not None]
-        ids = copy.ids
+        labels = copy.labels(found) if copy is not None else self._labels(found)
+        paths = PathBatch(reached, self._edges)
         return [
-            Hit(ids[nid], reached[nid][0], (), ci_type, paths, nid)
-            for nid, ci_type in zip(found, copy.types(found), strict=True)
+            Hit(ci_id, reached[nid][0], (), ci_type, paths, nid)
+            for nid, (ci_id, ci_type) in zip(found, labels, strict=True)
         ]
 
-    def _labels(self, nids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """node id -> (CI id, CI type)."""
+    def _labels(self, nids: Sequence[int]) -> list[tuple[str, str]]:
+        """(CI id, CI type) of each node id."""
         found: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(list(nids)):
             rows = self._query(f"SELECT nid, id, type FROM cis WHERE nid IN ({_marks(len(chunk))})", chunk)
             found.update((nid, (ci_id, ci_type)) for nid, ci_id, ci_type in rows)
-        return found
+        return [found[nid] for nid in nids]
 
     def shortest_path(
         self,
