@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from cmdb.model import CI, ChangeKind, ChangeRecord, Direction, Relationship, RelKey, SyncRun
+from cmdb.vocabulary import vocabulary
 
 __all__ = [
     "MAX_PAGE",
@@ -207,6 +208,30 @@ class Stats:
     by_type: dict[str, int] = field(default_factory=dict)
     relationships: int = 0
     relationships_by_type: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_counts(
+        cls,
+        by_type: dict[str, int],
+        by_provider: dict[str, int],
+        by_lifecycle: dict[str, int],
+        relationships_by_type: dict[str, int],
+    ) -> Stats:
+        """The totals and per-class counts a backend's grouped counts imply, every listing sorted."""
+        vocab = vocabulary()
+        by_class: dict[str, int] = {}
+        for type_name, count in by_type.items():
+            ci_class = vocab.class_of(type_name)
+            by_class[ci_class] = by_class.get(ci_class, 0) + count
+        return cls(
+            total=sum(by_type.values()),
+            by_class=dict(sorted(by_class.items())),
+            by_provider=dict(sorted(by_provider.items())),
+            by_lifecycle=dict(sorted(by_lifecycle.items())),
+            by_type=dict(sorted(by_type.items())),
+            relationships=sum(relationships_by_type.values()),
+            relationships_by_type=dict(sorted(relationships_by_type.items())),
+        )
 
 
 @runtime_checkable

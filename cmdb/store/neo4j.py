@@ -692,23 +692,10 @@ class Neo4jStore:
             count = int(row["c"])
             for bucket, key in ((by_type, row["type"]), (by_provider, row["provider"]), (by_lifecycle, row["state"])):
                 bucket[key or ""] = bucket.get(key or "", 0) + count
-        vocab = vocabulary()
-        by_class: dict[str, int] = {}
-        for type_name, count in by_type.items():
-            ci_class = vocab.class_of(type_name)
-            by_class[ci_class] = by_class.get(ci_class, 0) + count
         rel_by_type = {
             row["type"]: int(row["c"]) for row in self._read(_fill(_STATS_RELS, types=_rel_types(None)), {})
         }
-        return Stats(
-            total=sum(by_type.values()),
-            by_class=dict(sorted(by_class.items())),
-            by_provider=dict(sorted(by_provider.items())),
-            by_lifecycle=dict(sorted(by_lifecycle.items())),
-            by_type=dict(sorted(by_type.items())),
-            relationships=sum(rel_by_type.values()),
-            relationships_by_type=dict(sorted(rel_by_type.items())),
-        )
+        return Stats.from_counts(by_type, by_provider, by_lifecycle, rel_by_type)
 
     # --- relationships ------------------------------------------------------------
     def relationships(

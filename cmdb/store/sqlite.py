@@ -604,21 +604,11 @@ class SqliteStore:
         def grouped(sql: str) -> dict[str, int]:
             return {key: count for key, count in self._query(sql)}
 
-        by_type = grouped("SELECT type, count(*) FROM cis GROUP BY type")
-        vocab = vocabulary()
-        by_class: dict[str, int] = {}
-        for type_name, count in by_type.items():
-            ci_class = vocab.class_of(type_name)
-            by_class[ci_class] = by_class.get(ci_class, 0) + count
-        rel_by_type = grouped(f"SELECT type, count(*) FROM rels r WHERE {_WALKABLE} GROUP BY type")
-        return Stats(
-            total=sum(by_type.values()),
-            by_class=dict(sorted(by_class.items())),
-            by_provider=grouped("SELECT provider, count(*) FROM cis GROUP BY provider ORDER BY provider"),
+        return Stats.from_counts(
+            by_type=grouped("SELECT type, count(*) FROM cis GROUP BY type"),
+            by_provider=grouped("SELECT provider, count(*) FROM cis GROUP BY provider"),
             by_lifecycle=grouped("SELECT lifecycle_state, count(*) FROM cis GROUP BY lifecycle_state"),
-            by_type=dict(sorted(by_type.items())),
-            relationships=sum(rel_by_type.values()),
-            relationships_by_type=dict(sorted(rel_by_type.items())),
+            relationships_by_type=grouped(f"SELECT type, count(*) FROM rels r WHERE {_WALKABLE} GROUP BY type"),
         )
 
     # --- relationships ------------------------------------------------------
