@@ -60,7 +60,7 @@ class TraversalKey:
 class Walk:
     """What one walk found: the hits, nearest first, and the CIs they reached."""
 
-    hits: list[Hit]
+    hits: Sequence[Hit]
     cis: dict[str, CI]
 
 

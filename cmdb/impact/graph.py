@@ -20,13 +20,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
 import networkx as nx
 
 from cmdb.errors import ValidationError
 from cmdb.model import CI, COMMON_FIELDS, ChangeRecord, Relationship
-from cmdb.store.base import ChangeFilter, CIFilter, Hit, Store
+from cmdb.store.base import ChangeFilter, CIFilter, Hit, Store, Traversal
 from cmdb.vocabulary import vocabulary
 
 __all__ = [
@@ -117,10 +117,10 @@ def path_to(ci_id: str, reached: Reached) -> tuple[Relationship, ...]:
     return tuple(steps)
 
 
-def hits_from_reached(reached: Reached) -> list[Hit]:
-    return [
-        Hit(ci_id, depth, path_to(ci_id, reached)) for ci_id, (depth, edge, _) in reached.items() if edge is not None
-    ]
+def hits_from_reached(reached: Reached) -> Traversal:
+    return Traversal.of(
+        [Hit(ci_id, depth, path_to(ci_id, reached)) for ci_id, (depth, edge, _) in reached.items() if edge is not None]
+    ).nearest_first()
 
 
 @runtime_checkable
@@ -133,7 +133,7 @@ class GraphView(Protocol):
 
     def traverse(
         self, start_ids: Sequence[str], direction: Way, types: Sequence[str] | None, max_depth: int, limit: int
-    ) -> tuple[list[Hit], bool]:
+    ) -> tuple[Traversal, bool]:
         """BFS from ``start_ids`` (not included), nearest first, and whether ``limit`` cut it."""
         ...
 
@@ -173,7 +173,7 @@ class _ViewBase:
 
     def traverse(
         self, start_ids: Sequence[str], direction: Way, types: Sequence[str] | None, max_depth: int, limit: int
-    ) -> tuple[list[Hit], bool]:
+    ) -> tuple[Traversal, bool]:
         reached, cut = bfs(_steps(self, direction, types), start_ids, max_depth, limit, batch=self.batch)  # type: ignore[arg-type]
         return hits_from_reached(reached), cut
 
@@ -191,7 +191,7 @@ class StoreView(_ViewBase):
 
     def traverse(
         self, start_ids: Sequence[str], direction: Way, types: Sequence[str] | None, max_depth: int, limit: int
-    ) -> tuple[list[Hit], bool]:
+    ) -> tuple[Traversal, bool]:
         # The store's own BFS works on integer ids with one indexed query per level.
         # Asking for one more than ``limit`` tells whether the limit cut the walk.
         hits = self.store.traverse(list(start_ids), direction, types, max_depth, limit + 1)
@@ -247,7 +247,7 @@ class AsOfView(StoreView):
 
     def traverse(
         self, start_ids: Sequence[str], direction: Way, types: Sequence[str] | None, max_depth: int, limit: int
-    ) -> tuple[list[Hit], bool]:
+    ) -> tuple[Traversal, bool]:
         return _ViewBase.traverse(self, start_ids, direction, types, max_depth, limit)
 
     def get_cis(self, ids: Sequence[str]) -> dict[str, CI]:
@@ -364,14 +364,29 @@ GraphLike: TypeAlias = "Store | nx.MultiDiGraph | GraphView"
 """What the public impact functions accept: a store, a networkx graph or a view."""
 
 
+_VIEW_CLASSES: dict[type, bool] = {}
+
+
+def _is_view(graph: object) -> bool:
+    """Whether ``graph`` is a view; known per class (a protocol check costs tens of microseconds)."""
+    cls = type(graph)
+    known = _VIEW_CLASSES.get(cls)
+    if known is None:
+        known = _VIEW_CLASSES[cls] = issubclass(cls, GraphView)
+    return known
+
+
 def as_view(graph: GraphLike, as_of: datetime | None = None) -> GraphView:
     """The view to walk ``graph`` through (as it was at ``as_of``, for a store)."""
+    view: GraphView
     if isinstance(graph, nx.MultiDiGraph):
-        graph = NetworkxView(graph)
-    elif not isinstance(graph, GraphView):
-        graph = StoreView(graph)
-    if as_of is None or isinstance(graph, AsOfView) and graph.at == as_of:
-        return graph
-    if isinstance(graph, StoreView):
-        return AsOfView(graph.store, as_of)
+        view = NetworkxView(graph)
+    elif _is_view(graph):
+        view = cast(GraphView, graph)
+    else:
+        view = StoreView(cast(Store, graph))
+    if as_of is None or isinstance(view, AsOfView) and view.at == as_of:
+        return view
+    if isinstance(view, StoreView):
+        return AsOfView(view.store, as_of)
     raise ValidationError("as_of needs a store (its change records); this graph has one time only")

@@ -14,16 +14,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
 from typing import TypedDict
 
 import networkx as nx
 
 from cmdb.errors import NotFound
-from cmdb.impact.failure import State, check_bounds, failure_impact
+from cmdb.impact.failure import Affected, State, check_bounds, failure_impact
 from cmdb.impact.graph import GraphLike, GraphView, Way, as_view
 from cmdb.model import CI, Relationship
-from cmdb.store.base import Hit
+from cmdb.store.base import Hit, Traversal
 from cmdb.vocabulary import vocabulary
 
 __all__ = [
@@ -107,22 +106,49 @@ class ReachedCI:
 
 @dataclass(slots=True)
 class BlastRadius:
-    """The result of ``blast_radius`` / ``dependencies``."""
+    """The result of ``blast_radius`` / ``dependencies``.
+
+    ``walked`` holds every CI reached as columns (ids, depths, types), nearest
+    first; ``reached`` gives one ``ReachedCI`` per CI, made the first time it
+    is read. ``services`` are the business services reached, with their CIs.
+    """
 
     start_ids: tuple[str, ...]
     direction: Way
     max_depth: int
     types: tuple[str, ...] | None
-    reached: list[ReachedCI]
+    walked: Traversal
     services: list[ReachedCI]
     owners: list[str]
     truncated: bool
     as_of: datetime | None = None
     starts: dict[str, CI] = field(default_factory=dict)
+    cis: dict[str, CI] = field(default_factory=dict)
+    """the CIs reached that were loaded: all of them with ``details``, else the services"""
+    affected: dict[str, Affected] | None = None
+    """with ``states``: the CIs the failure of the starts takes down or degrades"""
+    _reached: list[ReachedCI] | None = field(default=None, repr=False)
+
+    @property
+    def reached(self) -> list[ReachedCI]:
+        """Every CI reached, nearest first, then by id."""
+        if self._reached is None:
+            known = {s.ci_id: s for s in self.services}
+            cis, affected, direction = self.cis, self.affected, self.direction
+            reached: list[ReachedCI] = []
+            for hit in self.walked:
+                made = known.get(hit.ci_id)
+                if made is None:
+                    made = ReachedCI(hit, cis.get(hit.ci_id), None, "", direction)
+                    if affected is not None:
+                        made.state, made.reason = _state(affected, hit.ci_id)
+                reached.append(made)
+            self._reached = reached
+        return self._reached
 
     @property
     def ids(self) -> list[str]:
-        return [r.ci_id for r in self.reached]
+        return list(self.walked.ids)
 
     def get(self, ci_id: str) -> ReachedCI | None:
         return next((r for r in self.reached if r.ci_id == ci_id), None)
@@ -199,52 +225,62 @@ def _walk(
     check_bounds(max_depth, limit)
     start_ids = tuple(sorted({ids} if isinstance(ids, str) else set(ids)))
     view: GraphView = as_view(graph, as_of)
-    starts = view.get_cis(start_ids)
+    type_filter = tuple(sorted(set(types))) if types else None
+    for name in type_filter or ():
+        vocabulary().relationship_type(name)
+    walked, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
+    walked = walked.nearest_first()
+    reached_ids, types_reached = walked.ids, walked.types
+    services_at: list[int] | None = None  # positions in ``walked`` of the business services
+    wanted: Sequence[str] = reached_ids  # the CIs reached to load: all of them, or the services
+    if types_reached is not None:  # the walk told each CI's type
+        services_at = [i for i, ci_type in enumerate(types_reached) if ci_type == BUSINESS_SERVICE]
+        if not details:
+            wanted = [reached_ids[i] for i in services_at]
+    elif not details:
+        wanted = sorted(view.of_type(reached_ids, BUSINESS_SERVICE))
+    cis = view.get_cis([*start_ids, *wanted])  # one read for the starts and the CIs reached
+    starts = {ci_id: cis.pop(ci_id) for ci_id in start_ids if ci_id in cis}  # a walk never reaches its starts
     missing = [i for i in start_ids if i not in starts]
     if missing:
         when = f" at {as_of.isoformat()}" if as_of else ""
         raise NotFound(
             f"no CI with id {missing[0]!r}{when}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    type_filter = tuple(sorted(set(types))) if types else None
-    for name in type_filter or ():
-        vocabulary().relationship_type(name)
-    hits, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
-    hits.sort(key=attrgetter("ci_id"))  # nearest first, then by id: two stable sorts beat one on (depth, id)
-    hits.sort(key=attrgetter("depth"))
-    if details:
-        cis = view.get_cis([h.ci_id for h in hits])
-        service_ids = {i for i, ci in cis.items() if ci.type == BUSINESS_SERVICE}
-    else:
-        if all(h.ci_type is not None for h in hits):  # the walk told each CI's type
-            service_ids = {h.ci_id for h in hits if h.ci_type == BUSINESS_SERVICE}
-        else:
-            service_ids = view.of_type([h.ci_id for h in hits], BUSINESS_SERVICE)
-        cis = view.get_cis(sorted(service_ids))
+    if services_at is None:
+        services_at = [
+            i for i, ci_id in enumerate(reached_ids) if (ci := cis.get(ci_id)) is not None and ci.type == BUSINESS_SERVICE
+        ]
+    affected = None
     if states and direction == "in":
         affected = failure_impact(view, start_ids, types=type_filter, max_depth=max_depth, limit=limit).affected
-        reached: list[ReachedCI] = []
-        for hit in hits:
-            found = affected.get(hit.ci_id)
-            state, reason = (found.state, found.reason) if found else ("unaffected", "no impact travels this way")
-            reached.append(ReachedCI(hit, cis.get(hit.ci_id), state, reason, direction))
-    else:
-        reached = [ReachedCI(h, cis.get(h.ci_id), None, "", direction) for h in hits]
-    services = [r for r in reached if r.ci_id in service_ids] if service_ids else []
+    services: list[ReachedCI] = []
+    for i in services_at:
+        service = ReachedCI(walked[i], cis.get(walked.ids[i]), None, "", direction)
+        if affected is not None:
+            service.state, service.reason = _state(affected, service.ci_id)
+        services.append(service)
     owners = sorted({ci.owner for ci in cis.values() if ci.owner})  # cis: the CIs reached that were loaded
-    log.debug("%s walk from %s: %d CIs, %d services", direction, ",".join(start_ids), len(reached), len(services))
+    log.debug("%s walk from %s: %d CIs, %d services", direction, ",".join(start_ids), len(walked), len(services))
     return BlastRadius(
         start_ids=start_ids,
         direction=direction,
         max_depth=max_depth,
         types=type_filter,
-        reached=reached,
+        walked=walked,
         services=services,
         owners=owners,
         truncated=truncated,
         as_of=as_of,
         starts=starts,
+        cis=cis,
+        affected=affected,
     )
+
+
+def _state(affected: dict[str, Affected], ci_id: str) -> tuple[State, str]:
+    found = affected.get(ci_id)
+    return (found.state, found.reason) if found else ("unaffected", "no impact travels this way")
 
 
 def blast_radius(

@@ -15,6 +15,7 @@ from cmdb.errors import NotFound
 from cmdb.impact.graph import GraphLike, StoreView, as_view
 from cmdb.impact.radius import BlastRadius, blast_radius
 from cmdb.model import now
+from cmdb.store.base import Traversal
 
 __all__ = ["RadiusDiff", "blast_radius_diff"]
 
@@ -73,7 +74,9 @@ def blast_radius_diff(
         then = blast_radius(view, ci_ids, max_depth=max_depth, types=types, limit=limit, details=False, as_of=before)
     except NotFound:  # the CIs did not exist yet: everything that depends on them now is new
         ids = tuple(sorted({ci_ids} if isinstance(ci_ids, str) else set(ci_ids)))
-        then = BlastRadius(ids, "in", max_depth, tuple(sorted(types)) if types else None, [], [], [], False, before)
+        then = BlastRadius(
+            ids, "in", max_depth, tuple(sorted(types)) if types else None, Traversal([], []), [], [], False, before
+        )
     later = blast_radius(
         view, ci_ids, max_depth=max_depth, types=types, limit=limit, details=False, as_of=None if live else after
     )

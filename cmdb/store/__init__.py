@@ -13,6 +13,7 @@ from cmdb.store.base import (
     SourceState,
     Stats,
     Store,
+    Traversal,
 )
 from cmdb.store.sqlite import SqliteStore
 
@@ -27,6 +28,7 @@ __all__ = [
     "SqliteStore",
     "Stats",
     "Store",
+    "Traversal",
     "open_store",
 ]
 

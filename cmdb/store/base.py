@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from cmdb.model import CI, ChangeKind, ChangeRecord, Direction, Relationship, RelKey, SyncRun
 from cmdb.vocabulary import vocabulary
@@ -28,6 +28,7 @@ __all__ = [
     "SourceState",
     "Stats",
     "Store",
+    "Traversal",
 ]
 
 T = TypeVar("T")
@@ -120,28 +121,31 @@ class PathBatch(Generic[Node]):
     """The paths of one walk, whose edges are fetched together when a path is first read.
 
     A walk records, for each CI it reached, the edge (from, type, to) that
-    reached it (``reached`` as ``walk_back`` reads it). Many callers only count,
-    summarise or page through the hits, so the stored relationships along the
-    paths are loaded on demand: the first ``path()`` call fetches the edges of
-    every path of the walk in one batch (``fetch``), later calls reuse them.
+    reached it (``reached`` gives that map, as ``walk_back`` reads it, when
+    first asked). Many callers only count, summarise or page through the hits,
+    so the stored relationships along the paths are loaded on demand: the first
+    ``path()`` call fetches the edges of every path of the walk in one batch
+    (``fetch``), later calls reuse them.
     """
 
     def __init__(
         self,
-        reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]],
+        reached: Callable[[], dict[Node, tuple[int, tuple[Node, str, Node] | None]]],
         fetch: Callable[[Iterable[tuple[Node, str, Node]]], dict[tuple[Node, str, Node], Relationship]],
     ) -> None:
-        self._reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]] = reached
+        self._walked: Callable[[], dict[Node, tuple[int, tuple[Node, str, Node] | None]]] = reached
+        self._reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]] | None = None
         self._fetch: Callable[[Iterable[tuple[Node, str, Node]]], dict[tuple[Node, str, Node], Relationship]] = fetch
         self._edges: dict[tuple[Node, str, Node], Relationship] | None = None
         self._lock = threading.Lock()
 
     def path(self, node: Node) -> tuple[Relationship, ...]:
         with self._lock:
-            if self._edges is None:
-                self._edges = self._fetch(edge for _, edge in self._reached.values() if edge is not None)
-            edges = self._edges
-        return tuple(edges[step] for step in walk_back(node, self._reached))
+            if self._reached is None or self._edges is None:
+                self._reached = reached = self._walked()
+                self._edges = self._fetch(edge for _, edge in reached.values() if edge is not None)
+            reached, edges = self._reached, self._edges
+        return tuple(edges[step] for step in walk_back(node, reached))
 
 
 class Hit:
@@ -188,6 +192,115 @@ class Hit:
 
     def __repr__(self) -> str:
         return f"Hit(ci_id={self.ci_id!r}, depth={self.depth}, ci_type={self.ci_type!r})"
+
+
+class Traversal(Sequence[Hit]):
+    """The CIs one walk reached, as columns (ids, depths, types), in walking order.
+
+    A sequence of ``Hit``: each hit is made the first time it is read, so a
+    caller that only needs the columns (how many, which ids, which types, how
+    deep) never builds one object per CI. ``paths`` and ``nodes`` are the
+    walk's ``PathBatch`` and each CI's node in it, for the hits' paths.
+    """
+
+    __slots__ = ("_hits", "_nearest_first", "_nodes", "_paths", "depths", "ids", "types")
+
+    def __init__(
+        self,
+        ids: list[str],
+        depths: list[int],
+        types: list[str] | None = None,
+        paths: PathBatch[Any] | None = None,
+        nodes: list[Any] | None = None,
+        *,
+        nearest_first: bool = False,
+    ) -> None:
+        self.ids = ids
+        self.depths = depths
+        self.types = types
+        self._paths = paths
+        self._nodes = nodes
+        self._hits: list[Hit] | None = None
+        self._nearest_first = nearest_first  # already ordered by depth, then id
+
+    @classmethod
+    def of(cls, hits: Sequence[Hit]) -> Traversal:
+        """The traversal of hits a backend made itself."""
+        made = cls([h.ci_id for h in hits], [h.depth for h in hits])
+        if all(h.ci_type is not None for h in hits):
+            made.types = [h.ci_type or "" for h in hits]
+        made._hits = list(hits)
+        return made
+
+    def hits(self) -> list[Hit]:
+        if self._hits is None:
+            types: Sequence[str | None] = self.types or [None] * len(self.ids)
+            nodes: Sequence[Any] = self._nodes or [None] * len(self.ids)
+            paths = self._paths
+            self._hits = [
+                Hit(ci_id, depth, (), ci_type, paths, node)
+                for ci_id, depth, ci_type, node in zip(self.ids, self.depths, types, nodes, strict=True)
+            ]
+        return self._hits
+
+    def _pick(self, positions: Sequence[int] | slice) -> Traversal:
+        def take(column: list[T]) -> list[T]:
+            return column[positions] if isinstance(positions, slice) else [column[i] for i in positions]
+
+        picked = Traversal(
+            take(self.ids),
+            take(self.depths),
+            take(self.types) if self.types is not None else None,
+            self._paths,
+            take(self._nodes) if self._nodes is not None else None,
+            nearest_first=self._nearest_first and isinstance(positions, slice) and (positions.step or 1) > 0,
+        )
+        if self._hits is not None:
+            picked._hits = take(self._hits)
+        return picked
+
+    def nearest_first(self) -> Traversal:
+        """The same CIs ordered by depth, then id."""
+        if self._nearest_first:
+            return self
+        order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
+        order.sort(key=self.depths.__getitem__)  # stable: by id within each depth
+        ordered = self._pick(order)
+        ordered._nearest_first = True
+        return ordered
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Hit: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Traversal: ...
+
+    def __getitem__(self, index: int | slice) -> Hit | Traversal:
+        if isinstance(index, slice):
+            return self._pick(index)
+        if self._hits is not None:
+            return self._hits[index]
+        node = self._nodes[index] if self._nodes is not None else None
+        ci_type = self.types[index] if self.types is not None else None
+        return Hit(self.ids[index], self.depths[index], (), ci_type, self._paths, node)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Traversal):
+            return self.hits() == other.hits()
+        if isinstance(other, list):
+            return self.hits() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Traversal({len(self.ids)} CIs)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +424,8 @@ class Store(Protocol):
         types: Sequence[str] | None = None,
         max_depth: int = 3,
         limit: int = 10_000,
-    ) -> list[Hit]:
-        """Breadth-first walk from ``start_ids`` (not included), nearest first.
+    ) -> Traversal:
+        """Breadth-first walk from ``start_ids`` (not included), nearest first, then by id.
 
         ``in`` walks to dependents (blast radius), ``out`` to dependencies.
         Stops at ``max_depth`` or after ``limit`` CIs.

@@ -71,6 +71,7 @@ from cmdb.store.base import (
     RelFilter,
     SourceState,
     Stats,
+    Traversal,
     walk_back,
 )
 from cmdb.vocabulary import vocabulary
@@ -826,14 +827,16 @@ class Neo4jStore:
         types: Sequence[str] | None = None,
         max_depth: int = 3,
         limit: int = 10_000,
-    ) -> list[Hit]:
+    ) -> Traversal:
         start = sorted(self.known_ids(start_ids))
         reached, edges, ci_types = self._bfs(start, direction, types, max_depth, limit)
-        return [
-            Hit(ci_id, depth, tuple(edges[step] for step in walk_back(ci_id, reached)), ci_type=ci_types[ci_id])
-            for ci_id, (depth, edge) in reached.items()
-            if edge is not None
-        ]
+        return Traversal.of(
+            [
+                Hit(ci_id, depth, tuple(edges[step] for step in walk_back(ci_id, reached)), ci_type=ci_types[ci_id])
+                for ci_id, (depth, edge) in reached.items()
+                if edge is not None
+            ]
+        ).nearest_first()
 
     def shortest_path(
         self,

@@ -13,8 +13,9 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
@@ -23,22 +24,29 @@ import orjson
 
 from cmdb.errors import StoreError, ValidationError
 from cmdb.model import CI, ChangeRecord, Direction, Evidence, Relationship, RelKey, SyncRun
-from cmdb.store.adjacency import GraphCopy, Reached, Stopped
+from cmdb.store.adjacency import GraphCopy, Reached, Stopped, Walk
 from cmdb.store.base import (
     MAX_PAGE,
     ChangeFilter,
     CIFilter,
-    Hit,
     Page,
     PathBatch,
     RelFilter,
     SourceState,
     Stats,
+    Traversal,
     walk_back,
 )
 from cmdb.vocabulary import vocabulary
 
 __all__ = ["GRAPH_CACHE_MODES", "GraphCache", "SqliteStore"]
+
+ROW_CACHE_SIZE = 100_000
+"""The most CI rows, and relationship rows, a store with a graph copy keeps between commits."""
+
+KEPT_TYPES = ("service.business",)
+"""CI types whose rows the graph copy holds: every blast radius and change risk reports
+the business services it reaches, and they are few."""
 
 GraphCache = Literal["off", "background", "blocking"]
 GRAPH_CACHE_MODES: tuple[GraphCache, ...] = ("off", "background", "blocking")
@@ -234,29 +242,32 @@ def _tags_text(tags: dict[str, str]) -> str:
     return " ".join(f"{k} {v}" for k, v in tags.items())
 
 
+# ``_row_to_ci`` passes a row's values in the order CI declares its fields (faster than by
+# name, which shows on walks that load hundreds of CIs); this is that order.
+_CI_FIELD_ORDER = (
+    "id", "type", "name", "provider", "scope", "region", "environment", "owner", "cost_centre", "business_unit",
+    "criticality", "lifecycle_state", "tags", "attributes", "aliases", "sources", "provenance", "first_seen",
+    "last_seen", "stale_since",
+)  # fmt: skip
+if tuple(f.name for f in fields(CI)) != _CI_FIELD_ORDER:
+    raise ImportError("cmdb.model.CI changed its fields: update _row_to_ci and _CI_FIELD_ORDER")
+
+
 def _row_to_ci(row: sqlite3.Row | tuple[Any, ...]) -> CI:
+    """A CI from a row of ``_CI_COLUMNS`` (column 2, ci_class, is derived from the type).
+
+    Empty objects and lists, most of the JSON columns, skip the parser.
+    """
+    loads, parse = orjson.loads, datetime.fromisoformat
     return CI(
-        id=row[0],
-        type=row[1],
-        name=row[3],
-        provider=row[4],
-        scope=row[5],
-        region=row[6],
-        environment=row[7],
-        owner=row[8],
-        cost_centre=row[9],
-        business_unit=row[10],
-        criticality=row[11],
-        lifecycle_state=row[12],
-        tags=orjson.loads(row[13]),
-        attributes=orjson.loads(row[14]),
-        aliases=tuple(orjson.loads(row[15])),
-        sources=tuple(orjson.loads(row[16])),
-        provenance=orjson.loads(row[17]),
-        first_seen=_parse(row[18]),
-        last_seen=_parse(row[19]),
-        stale_since=_parse(row[20]),
-    )
+        row[0], row[1], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12],
+        loads(row[13]) if row[13] != "{}" else {},
+        loads(row[14]) if row[14] != "{}" else {},
+        tuple(loads(row[15])) if row[15] != "[]" else (),
+        tuple(loads(row[16])) if row[16] != "[]" else (),
+        loads(row[17]) if row[17] != "{}" else {},
+        parse(row[18]) if row[18] else None, parse(row[19]) if row[19] else None, parse(row[20]) if row[20] else None,
+    )  # fmt: skip
 
 
 def _ci_params(ci: CI) -> tuple[Any, ...]:
@@ -322,6 +333,44 @@ def _row_to_change(row: tuple[Any, ...]) -> ChangeRecord:
     )
 
 
+Row = tuple[Any, ...]
+Key = TypeVar("Key")
+
+
+class _KeptRows:
+    """Rows read since one commit (``generation``): CIs by id, relationships by (src, type, dst).
+
+    Kept as read and decoded on every call, so no caller shares an object another may change.
+    """
+
+    __slots__ = ("cis", "generation", "rels")
+
+    def __init__(self, generation: int, cis: dict[str, Row]) -> None:
+        self.generation = generation
+        self.cis = dict(cis)
+        self.rels: dict[tuple[int, str, int], Row] = {}
+
+
+def _read_through(
+    kept: dict[Key, Row] | None, keys: list[Key], read: Callable[[list[Key]], Iterator[tuple[Key, Row]]]
+) -> Iterator[tuple[Key, Row]]:
+    """The rows of ``keys``: those ``kept``, then ``read(the others)``, which are kept too (up to a bound)."""
+    if kept is None:
+        yield from read(keys)
+        return
+    missing: list[Key] = []
+    for key in keys:
+        row = kept.get(key)
+        if row is None:
+            missing.append(key)
+        else:
+            yield key, row
+    for key, row in read(missing):
+        if len(kept) < ROW_CACHE_SIZE:
+            kept[key] = row
+        yield key, row
+
+
 class SqliteStore:
     """The embedded default store. ``path`` is created if missing."""
 
@@ -332,7 +381,10 @@ class SqliteStore:
         which pays off in long-lived processes. The copy is used only while nothing has
         been committed since it was read. ``background``: when it is missing or outdated,
         walks query the file while a new copy is read in a background thread;
-        ``blocking``: the walk reads the new copy first; ``off``: always query the file."""
+        ``blocking``: the walk reads the new copy first; ``off``: always query the file.
+        With a copy, CI and relationship rows read by id or key (``get_cis``, paths) are
+        also kept until the next commit (up to ``ROW_CACHE_SIZE``), starting from the rows
+        of ``KEPT_TYPES`` the copy holds."""
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self._synchronous = synchronous
@@ -346,6 +398,7 @@ class SqliteStore:
         self._copy: GraphCopy | None = None
         self._copier: threading.Thread | None = None
         self._stop_copy = threading.Event()
+        self._rows: _KeptRows | None = None
         self._copy_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -405,7 +458,7 @@ class SqliteStore:
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
-            self._copy = self._copier = None
+            self._copy = self._copier = self._rows = None
         self._stop_copy.clear()
         self._local = threading.local()
 
@@ -429,6 +482,7 @@ class SqliteStore:
             copy = self._read_copy()
             if copy is not None:
                 self._copy = copy
+                self._rows = None  # the next read starts from the rows the copy holds
 
     def graph_cache_status(self) -> str:
         """``off``, ``current`` (walks run in memory), ``reading`` or ``outdated`` (walks query the file)."""
@@ -462,7 +516,8 @@ class SqliteStore:
         generation = self.generation()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
         try:
-            return GraphCopy.read(conn, generation, self._stop_copy)
+            kept = (f"SELECT {_CI_COLUMNS} FROM cis WHERE type IN ({_marks(len(KEPT_TYPES))})", KEPT_TYPES)
+            return GraphCopy.read(conn, generation, self._stop_copy, kept)
         except Stopped:
             return None
         except (sqlite3.Error, StoreError, MemoryError) as exc:
@@ -517,12 +572,26 @@ class SqliteStore:
 
     # --- CIs ----------------------------------------------------------------
     def get_cis(self, ids: Sequence[str]) -> dict[str, CI]:
-        found: dict[str, CI] = {}
-        unique = list(dict.fromkeys(ids))
-        for chunk in _chunks(unique):
-            for row in self._query(f"SELECT {_CI_COLUMNS} FROM cis WHERE id IN ({_marks(len(chunk))})", chunk):
-                found[row[0]] = _row_to_ci(row)
-        return found
+        def read(missing: list[str]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+            for chunk in _chunks(missing):
+                for row in self._query(f"SELECT {_CI_COLUMNS} FROM cis WHERE id IN ({_marks(len(chunk))})", chunk):
+                    yield row[0], row
+
+        kept = self._kept()
+        rows = _read_through(kept.cis if kept else None, list(dict.fromkeys(ids)), read)
+        return {ci_id: _row_to_ci(row) for ci_id, row in rows}
+
+    def _kept(self) -> _KeptRows | None:
+        """The rows read since the last commit, when this store keeps them (see ``__init__``)."""
+        in_transaction: int = getattr(self._local, "depth", 0)
+        if self._graph_cache == "off" or in_transaction:  # a write transaction sees its own writes
+            return None
+        generation = self.generation()
+        kept = self._rows
+        if kept is None or kept.generation != generation:
+            copy = self._copy
+            kept = self._rows = _KeptRows(generation, copy.rows if copy and copy.generation == generation else {})
+        return kept
 
     def _where(self, f: CIFilter) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -767,19 +836,22 @@ class SqliteStore:
 
     def _edges(self, triples: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str, int], Relationship]:
         """The relationships with these exact keys, each looked up by its primary key."""
-        wanted = sorted(set(triples))
-        found: dict[tuple[int, str, int], Relationship] = {}
-        for chunk in _chunks(wanted, CHUNK // 3):
-            keys = ",".join("(?, ?, ?)" for _ in chunk)
-            rows = self._query(
-                f"WITH k(src, type, dst) AS (VALUES {keys}) "
-                f"SELECT a.id, b.id, {_REL_COLUMNS} FROM k CROSS JOIN rels r ON r.src = k.src AND r.type = k.type "
-                "AND r.dst = k.dst JOIN cis a ON a.nid = r.src JOIN cis b ON b.nid = r.dst",
-                [value for triple in chunk for value in triple],
-            )
-            for row in rows:
-                found[(row[2], row[3], row[4])] = _row_to_rel(row)
-        return found
+
+        def read(wanted: list[tuple[int, str, int]]) -> Iterator[tuple[tuple[int, str, int], tuple[Any, ...]]]:
+            for chunk in _chunks(wanted, CHUNK // 3):
+                keys = ",".join("(?, ?, ?)" for _ in chunk)
+                rows = self._query(
+                    f"WITH k(src, type, dst) AS (VALUES {keys}) "
+                    f"SELECT a.id, b.id, {_REL_COLUMNS} FROM k CROSS JOIN rels r ON r.src = k.src AND r.type = k.type "
+                    "AND r.dst = k.dst JOIN cis a ON a.nid = r.src JOIN cis b ON b.nid = r.dst",
+                    [value for triple in chunk for value in triple],
+                )
+                for row in rows:
+                    yield (row[2], row[3], row[4]), row
+
+        kept = self._kept()
+        rows = _read_through(kept.rels if kept else None, sorted(set(triples)), read)
+        return {key: _row_to_rel(row) for key, row in rows}
 
     def _walk(
         self,
@@ -789,7 +861,7 @@ class SqliteStore:
         max_depth: int,
         limit: int,
         goal: int | None = None,
-    ) -> tuple[Reached, GraphCopy | None]:
+    ) -> tuple[Reached | Walk, GraphCopy | None]:
         """The breadth-first walk, in memory when the copy is current, else in SQL."""
         copy = self._current_copy()
         if copy is not None:
@@ -803,24 +875,28 @@ class SqliteStore:
         types: Sequence[str] | None = None,
         max_depth: int = 3,
         limit: int = 10_000,
-    ) -> list[Hit]:
+    ) -> Traversal:
         start = sorted(set(self._nids(start_ids).values()))
-        reached, copy = self._walk(start, direction, types, max_depth, limit)
-        found = [nid for nid, (_, edge) in reached.items() if edge is not None]
-        labels = copy.labels(found) if copy is not None else self._labels(found)
-        paths = PathBatch(reached, self._edges)
-        return [
-            Hit(ci_id, reached[nid][0], (), ci_type, paths, nid)
-            for nid, (ci_id, ci_type) in zip(found, labels, strict=True)
-        ]
+        walked, copy = self._walk(start, direction, types, max_depth, limit)
+        if isinstance(walked, Walk):
+            assert copy is not None
+            nodes, levels = copy.nearest_first(walked)
+            ids, ci_types = copy.labels(nodes)
+            paths = PathBatch(walked.reached, self._edges)
+            return Traversal(ids, levels.tolist(), ci_types, paths, nodes.tolist(), nearest_first=True)
+        found = [nid for nid, (_, edge) in walked.items() if edge is not None]
+        ids, ci_types = self._labels(found)
+        reached = walked
+        depths = [reached[nid][0] for nid in found]
+        return Traversal(ids, depths, ci_types, PathBatch(lambda: reached, self._edges), found).nearest_first()
 
-    def _labels(self, nids: Sequence[int]) -> list[tuple[str, str]]:
-        """(CI id, CI type) of each node id."""
+    def _labels(self, nids: Sequence[int]) -> tuple[list[str], list[str]]:
+        """The CI id and the CI type of each node id."""
         found: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(list(nids)):
             rows = self._query(f"SELECT nid, id, type FROM cis WHERE nid IN ({_marks(len(chunk))})", chunk)
             found.update((nid, (ci_id, ci_type)) for nid, ci_id, ci_type in rows)
-        return [found[nid] for nid in nids]
+        return [found[nid][0] for nid in nids], [found[nid][1] for nid in nids]
 
     def shortest_path(
         self,
@@ -836,7 +912,8 @@ class SqliteStore:
         if from_id == to_id:
             return []
         goal = nids[to_id]
-        reached, _ = self._walk([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
+        walked, _ = self._walk([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
+        reached = walked.reached() if isinstance(walked, Walk) else walked
         if goal not in reached:
             return None
         steps = walk_back(goal, reached)

@@ -151,3 +151,43 @@ def test_long_lived_processes_keep_the_graph_in_memory_unless_configured_off(tmp
     finally:
         for s in stores.values():
             s.close()
+
+
+def test_a_walk_comes_as_columns_nearest_first_then_by_id(tmp_path: Path) -> None:
+    """The copy and SQL both order a walk by depth, then id; hits are made only when read."""
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as sql, SqliteStore(path, graph_cache="blocking") as memory:
+        put(sql, [ci(i) for i in "azyxw"], [rel("z", "a"), rel("y", "a"), rel("x", "z"), rel("w", "y")])
+        for store in (sql, memory):
+            walk = store.traverse(["a"], "in")
+            assert (walk.ids, walk.depths, walk.types) == (["y", "z", "w", "x"], [1, 1, 2, 2], ["compute.vm"] * 4)
+            assert [r.key for r in walk[2].path] == [("y", "DEPENDS_ON", "a"), ("w", "DEPENDS_ON", "y")]
+            assert walk[1:].ids == ["z", "w", "x"] and walk[1:].nearest_first().ids == ["z", "w", "x"]
+            assert [h.ci_id for h in walk] == walk.ids
+
+
+def test_rows_read_with_a_copy_are_kept_only_until_the_next_commit(tmp_path: Path) -> None:
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as writer, SqliteStore(path, graph_cache="background") as reader:
+        put(writer, [ci("a", owner="team-a")], [])
+        first = reader.get_cis(["a"])["a"]
+        first.owner = "changed by a caller"  # a caller's own object: the next read is unaffected
+        first.tags["x"] = "y"
+        again = reader.get_cis(["a", "a"])["a"]
+        assert (again.owner, again.tags) == ("team-a", {})
+        put(writer, [ci("a", owner="team-b"), ci("b")], [])  # a commit on another connection
+        assert {i: c.owner for i, c in reader.get_cis(["a", "b", "missing"]).items()} == {"a": "team-b", "b": ""}
+        with reader.transaction():  # inside a write transaction, its own writes are read
+            put(reader, [ci("a", owner="team-c")], [])
+            assert reader.get_cis(["a"])["a"].owner == "team-c"
+        assert reader.get_cis(["a"])["a"].owner == "team-c"
+
+
+def test_paths_read_with_a_copy_see_a_relationship_changed_by_another_connection(tmp_path: Path) -> None:
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as writer, SqliteStore(path, graph_cache="blocking") as reader:
+        put(writer, [ci("a"), ci("b")], [rel("b", "a")])
+        assert [r.confidence for r in reader.traverse(["a"], "in")[0].path] == [1.0]
+        assert [r.confidence for r in reader.traverse(["a"], "in")[0].path] == [1.0]  # the kept row
+        put(writer, [], [rel("b", "a", confidence=0.4)])
+        assert [r.confidence for r in reader.traverse(["a"], "in")[0].path] == [0.4]
