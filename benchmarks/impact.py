@@ -38,6 +38,7 @@ import psutil
 import rustworkx as rx
 
 from cmdb.demo import DemoConnector
+from cmdb.graphql.app import GC_THRESHOLD
 from cmdb.impact import blast_radius, change_risk, single_points_of_failure, what_if
 from cmdb.store import CIFilter, SqliteStore
 from cmdb.sync import SyncEngine
@@ -172,11 +173,13 @@ def main() -> None:
         f"widest starts reach {reach[args.samples - 1][0]:,}..{reach[0][0]:,} CIs within depth {args.depth}", flush=True
     )
 
-    # As `cmdb serve` does at startup (create_app(freeze_gc=True)): what lives for the whole run
-    # (the store's copy, the floor's graphs) is kept out of the collector's full passes, which
-    # would otherwise land inside random timings, the floor's and the store's alike.
+    # As `cmdb serve` runs (create_app(freeze_gc=True)): what lives for the whole run (the
+    # store's copy, the floor's graphs) is kept out of the collector's passes, and the young
+    # generation grows to GC_THRESHOLD objects before a collection, which would otherwise land
+    # inside random timings, the floor's and the store's alike.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
     # As in a server that has been answering for a while: the store's page cache holds the
     # rows walks keep coming back to (business services). Warmed with other starts than the

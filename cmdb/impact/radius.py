@@ -122,12 +122,21 @@ class BlastRadius:
     owners: list[str]
     truncated: bool
     as_of: datetime | None = None
-    starts: dict[str, CI] = field(default_factory=dict)
     cis: dict[str, CI] = field(default_factory=dict)
     """the CIs reached that were loaded: all of them with ``details``, else the services"""
     affected: dict[str, Affected] | None = None
     """with ``states``: the CIs the failure of the starts takes down or degrades"""
+    view: GraphView | None = field(default=None, repr=False)
+    """the graph walked, to load the start CIs from when they are first asked for"""
     _reached: list[ReachedCI] | None = field(default=None, repr=False)
+    _starts: dict[str, CI] | None = field(default=None, repr=False)
+
+    @property
+    def starts(self) -> dict[str, CI]:
+        """The start CIs (loaded when first asked for: a walk only needs to know they exist)."""
+        if self._starts is None:
+            self._starts = self.view.get_cis(self.start_ids) if self.view is not None else {}
+        return self._starts
 
     @property
     def reached(self) -> list[ReachedCI]:
@@ -228,6 +237,13 @@ def _walk(
     type_filter = tuple(sorted(set(types))) if types else None
     for name in type_filter or ():
         vocabulary().relationship_type(name)
+    known = view.known_ids(start_ids)
+    missing = [i for i in start_ids if i not in known]
+    if missing:
+        when = f" at {as_of.isoformat()}" if as_of else ""
+        raise NotFound(
+            f"no CI with id {missing[0]!r}{when}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     walked, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
     walked = walked.nearest_first()
     reached_ids, types_reached = walked.ids, walked.types
@@ -239,14 +255,7 @@ def _walk(
             wanted = [reached_ids[i] for i in services_at]
     elif not details:
         wanted = sorted(view.of_type(reached_ids, BUSINESS_SERVICE))
-    cis = view.get_cis([*start_ids, *wanted])  # one read for the starts and the CIs reached
-    starts = {ci_id: cis.pop(ci_id) for ci_id in start_ids if ci_id in cis}  # a walk never reaches its starts
-    missing = [i for i in start_ids if i not in starts]
-    if missing:
-        when = f" at {as_of.isoformat()}" if as_of else ""
-        raise NotFound(
-            f"no CI with id {missing[0]!r}{when}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-        )
+    cis = view.get_cis(wanted)
     if services_at is None:
         services_at = [
             i for i, ci_id in enumerate(reached_ids) if (ci := cis.get(ci_id)) is not None and ci.type == BUSINESS_SERVICE
@@ -272,9 +281,9 @@ def _walk(
         owners=owners,
         truncated=truncated,
         as_of=as_of,
-        starts=starts,
         cis=cis,
         affected=affected,
+        view=view,
     )
 
 

@@ -26,6 +26,7 @@ import logging
 import sqlite3
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -131,6 +132,8 @@ class GraphCopy:
     generation: int
     ids: list[str]  # CI id by node id ("" where no CI has that node id)
     rank: Ints  # by node id: where its CI id comes in id order
+    sorted_ids: list[str]  # every CI id, in id order (SQLite's binary collation is code point order)
+    by_rank: Ints  # the node id of each of ``sorted_ids``
     type_of: npt.NDArray[np.int16]  # index into ``type_names`` by node id
     type_names: tuple[str, ...]
     rel_types: tuple[str, ...]  # sorted; an edge's type code is its position here
@@ -167,8 +170,10 @@ class GraphCopy:
             for nid, ci_id in conn.execute("SELECT nid, id FROM cis INDEXED BY sqlite_autoindex_cis_1"):
                 ids[nid] = ci_id
                 in_id_order.append(nid)
+            by_rank = np.array(in_id_order, dtype=np.int64)
             rank = np.zeros(size, dtype=np.int64)
-            rank[np.array(in_id_order, dtype=np.int64)] = np.arange(len(in_id_order), dtype=np.int64)
+            rank[by_rank] = np.arange(len(by_rank), dtype=np.int64)
+            sorted_ids = [ids[nid] for nid in in_id_order]
             type_names = tuple(row[0] for row in conn.execute("SELECT DISTINCT type FROM cis INDEXED BY cis_type"))
             type_of = np.zeros(size, dtype=np.int16)
             for position, name in enumerate(type_names):
@@ -194,6 +199,8 @@ class GraphCopy:
             generation=generation,
             ids=ids,
             rank=rank,
+            sorted_ids=sorted_ids,
+            by_rank=by_rank,
             type_of=type_of,
             type_names=type_names,
             rel_types=rel_types,
@@ -275,6 +282,16 @@ class GraphCopy:
             seen[np.asarray(start, dtype=np.int64)] = False
             for new, *_ in parts:
                 seen[new] = False
+
+    def find(self, ids: Sequence[str]) -> dict[str, int]:
+        """The node ids of the CIs among ``ids``."""
+        found: dict[str, int] = {}
+        sorted_ids = self.sorted_ids
+        for ci_id in ids:
+            at = bisect_left(sorted_ids, ci_id)
+            if at < len(sorted_ids) and sorted_ids[at] == ci_id:
+                found[ci_id] = int(self.by_rank[at])
+        return found
 
     def nearest_first(self, walk: Walk) -> tuple[Ints, Ints]:
         """The nodes a walk reached and their depths, ordered by depth, then CI id."""

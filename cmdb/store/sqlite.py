@@ -771,12 +771,15 @@ class SqliteStore:
 
     # --- graph walks --------------------------------------------------------
     def _nids(self, ids: Sequence[str]) -> dict[str, int]:
-        """Node ids of the CIs among ``ids``.
+        """Node ids of the CIs among ``ids``: from the graph copy when it is current.
 
         Inside a write transaction the answers are kept for the rest of it: CIs are never
         deleted, so a CI's nid cannot change while the transaction lasts (a rollback drops them).
         """
         self._conn()  # this thread's connection and its transaction state exist from here on
+        copy = self._current_copy()
+        if copy is not None:
+            return copy.find(list(dict.fromkeys(ids)))
         cache: dict[str, int] | None = self._local.nid_cache if self._local.depth else None
         found: dict[str, int] = {}
         missing: list[str] = []

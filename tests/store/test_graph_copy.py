@@ -191,3 +191,14 @@ def test_paths_read_with_a_copy_see_a_relationship_changed_by_another_connection
         assert [r.confidence for r in reader.traverse(["a"], "in")[0].path] == [1.0]  # the kept row
         put(writer, [], [rel("b", "a", confidence=0.4)])
         assert [r.confidence for r in reader.traverse(["a"], "in")[0].path] == [0.4]
+
+
+def test_ids_are_found_in_memory_as_in_sql_whatever_their_characters(tmp_path: Path) -> None:
+    path = tmp_path / "cmdb.db"
+    names = ["a", "Z", "é", "ä/b", "k8s/ns/pod/x", "日本", "🙂", "a b", "A"]
+    with SqliteStore(path) as sql, SqliteStore(path, graph_cache="blocking") as memory:
+        put(sql, [ci(n) for n in names], [rel(n, "a") for n in names if n != "a"])
+        asked = [*names, "missing", "é ", ""]
+        assert memory.known_ids(asked) == sql.known_ids(asked) == set(names)
+        assert memory.graph_cache_status() == "current"
+        assert memory.traverse(["日本", "🙂"], "out").ids == sql.traverse(["日本", "🙂"], "out").ids == ["a"]
