@@ -82,6 +82,19 @@ class Adjacency:
         return positions, np.repeat(nodes, counts)
 
 
+def _firsts(values: Ints) -> Ints:
+    """Positions of the first occurrence of each value, in order (``np.unique``'s
+    ``return_index``, without its general-purpose overhead: this runs on every level)."""
+    if len(values) < 2:
+        return np.arange(len(values), dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.empty(len(values), dtype=np.bool_)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return np.sort(order[first])
+
+
 @dataclass(frozen=True, slots=True)
 class Walk:
     """What one in-memory walk reached besides its starts, as columns in reaching order:
@@ -259,8 +272,7 @@ class GraphCopy:
                         if allowed is not None:
                             keep &= allowed[adjacency.type_code[positions]]
                         picked = np.flatnonzero(keep)
-                        _, firsts = np.unique(there[picked], return_index=True)
-                        picked = picked[np.sort(firsts)]  # one edge per new CI: its first
+                        picked = picked[_firsts(there[picked])]  # one edge per new CI: its first
                         cut = limit - found
                         if goal is not None and (at := np.flatnonzero(there[picked] == goal)).size:
                             cut = min(cut, int(at[0]) + 1)
