@@ -195,7 +195,7 @@ class StoreView(_ViewBase):
         # The store's own BFS works on integer ids with one indexed query per level.
         # Asking for one more than ``limit`` tells whether the limit cut the walk.
         hits = self.store.traverse(list(start_ids), direction, types, max_depth, limit + 1)
-        return hits[:limit], len(hits) > limit
+        return (hits[:limit], True) if len(hits) > limit else (hits, False)
 
     def get_cis(self, ids: Sequence[str]) -> dict[str, CI]:
         return self.store.get_cis(ids) if ids else {}

@@ -119,12 +119,13 @@ class Walk:
         if not parts:
             none = np.empty(0, dtype=np.int64)
             return cls(none, none, none, none.astype(np.int8), none, rel_types, tuple(starts))
+        nodes, levels, src, code, dst = zip(*parts, strict=True)
         return cls(
-            np.concatenate([p[0] for p in parts]),
-            np.concatenate([np.full(len(p[0]), p[1], dtype=np.int64) for p in parts]),
-            np.concatenate([p[2] for p in parts]),
-            np.concatenate([p[3] for p in parts]),
-            np.concatenate([p[4] for p in parts]),
+            np.concatenate(nodes),
+            np.repeat(np.array(levels, dtype=np.int64), [len(n) for n in nodes]),
+            np.concatenate(src),
+            np.concatenate(code),
+            np.concatenate(dst),
             rel_types,
             tuple(starts),
         )
