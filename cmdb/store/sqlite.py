@@ -253,20 +253,32 @@ if tuple(f.name for f in fields(CI)) != _CI_FIELD_ORDER:
     raise ImportError("cmdb.model.CI changed its fields: update _row_to_ci and _CI_FIELD_ORDER")
 
 
+# Decoding repeats itself across CIs: the same sources and provenance stand in thousands of
+# rows (as timestamps do, see ``_parse``). Tuples of names are shared, being immutable;
+# provenance, a flat map of names, is copied for each CI.
+_strings = functools.lru_cache(maxsize=4096)(lambda text: tuple(orjson.loads(text)))
+_names = functools.lru_cache(maxsize=4096)(orjson.loads)
+
+
+@functools.lru_cache(maxsize=4096)  # a connector states the same few kinds of evidence; Evidence is frozen
+def _evidence(text: str) -> tuple[Evidence, ...]:
+    return tuple(Evidence(e[0], e[1]) for e in orjson.loads(text))
+
+
 def _row_to_ci(row: sqlite3.Row | tuple[Any, ...]) -> CI:
     """A CI from a row of ``_CI_COLUMNS`` (column 2, ci_class, is derived from the type).
 
     Empty objects and lists, most of the JSON columns, skip the parser.
     """
-    loads, parse = orjson.loads, datetime.fromisoformat
+    loads = orjson.loads
     return CI(
         row[0], row[1], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12],
         loads(row[13]) if row[13] != "{}" else {},
         loads(row[14]) if row[14] != "{}" else {},
-        tuple(loads(row[15])) if row[15] != "[]" else (),
-        tuple(loads(row[16])) if row[16] != "[]" else (),
-        loads(row[17]) if row[17] != "{}" else {},
-        parse(row[18]) if row[18] else None, parse(row[19]) if row[19] else None, parse(row[20]) if row[20] else None,
+        _strings(row[15]) if row[15] != "[]" else (),
+        _strings(row[16]) if row[16] != "[]" else (),
+        dict(_names(row[17])) if row[17] != "{}" else {},
+        _parse(row[18]), _parse(row[19]), _parse(row[20]),
     )  # fmt: skip
 
 
@@ -307,7 +319,7 @@ def _row_to_rel(row: tuple[Any, ...]) -> Relationship:
         review=row[6],
         source=row[7],
         scope=row[8],
-        evidence=tuple(Evidence(e[0], e[1]) for e in orjson.loads(row[9])),
+        evidence=_evidence(row[9]),
         confidence=row[10],
         inferred=bool(row[11]),
         first_seen=_parse(row[12]),
