@@ -26,6 +26,7 @@ import logging
 import sqlite3
 import threading
 import time
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -180,14 +181,15 @@ class GraphCopy:
         try:
             size = (conn.execute("SELECT max(nid) FROM cis").fetchone()[0] or 0) + 1
             ids = [""] * size
-            in_id_order: list[int] = []
+            sorted_ids: list[str] = []
+            in_id_order = array("q")  # node ids, 8 bytes each rather than an int object each
             for nid, ci_id in conn.execute("SELECT nid, id FROM cis INDEXED BY sqlite_autoindex_cis_1"):
                 ids[nid] = ci_id
+                sorted_ids.append(ci_id)
                 in_id_order.append(nid)
-            by_rank = np.array(in_id_order, dtype=np.int64)
+            by_rank = np.frombuffer(in_id_order, dtype=np.int64).copy()
             rank = np.zeros(size, dtype=np.int64)
             rank[by_rank] = np.arange(len(by_rank), dtype=np.int64)
-            sorted_ids = [ids[nid] for nid in in_id_order]
             type_names = tuple(row[0] for row in conn.execute("SELECT DISTINCT type FROM cis INDEXED BY cis_type"))
             type_of = np.zeros(size, dtype=np.int16)
             for position, name in enumerate(type_names):
