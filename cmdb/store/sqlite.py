@@ -891,17 +891,16 @@ class SqliteStore:
         max_depth: int = 3,
         limit: int = 10_000,
     ) -> Traversal:
-        start = sorted(set(self._nids(start_ids).values()))
-        walked, copy = self._walk(start, direction, types, max_depth, limit)
-        if isinstance(walked, Walk):
-            assert copy is not None
-            nodes, levels = copy.nearest_first(walked)
+        copy = self._current_copy()
+        if copy is not None:  # in memory: the walk's columns, ordered by arrays
+            walk = copy.walk(sorted(set(copy.find(start_ids).values())), direction, types, max_depth, limit, CHUNK)
+            nodes, levels = copy.nearest_first(walk)
             ids, ci_types = copy.labels(nodes)
-            paths = PathBatch(walked.reached, self._edges)
+            paths = PathBatch(walk.reached, self._edges)
             return Traversal(ids, levels.tolist(), ci_types, paths, nodes.tolist(), nearest_first=True)
-        found = [nid for nid, (_, edge) in walked.items() if edge is not None]
+        reached = self._bfs(sorted(set(self._nids(start_ids).values())), direction, types, max_depth, limit)
+        found = [nid for nid, (_, edge) in reached.items() if edge is not None]
         ids, ci_types = self._labels(found)
-        reached = walked
         depths = [reached[nid][0] for nid in found]
         return Traversal(ids, depths, ci_types, PathBatch(lambda: reached, self._edges), found).nearest_first()
 
