@@ -7,7 +7,7 @@ benchmark) may keep the graph in memory instead: two compressed adjacency
 arrays (who points at each CI, and what each CI points at), the relationship
 type of each edge as a small code, each CI's id, type and place in id order,
 and the whole rows of the few CIs every blast radius reports (business
-services). About 250 MB for a million CIs and four million edges.
+services). About 300 MB for a million CIs and four million edges.
 
 The copy is tagged with the store's ``generation()`` when it was read; the
 store uses it only while the generation is unchanged, so an answer never comes
@@ -317,7 +317,10 @@ class GraphCopy:
         """The CI id and the CI type of each node."""
         names = np.array(self.type_names, dtype=object)
         listed = nodes.tolist()
-        ids = [self.ids[listed[0]]] if len(listed) == 1 else list(itemgetter(*listed)(self.ids)) if listed else []
+        if len(listed) > 1:  # one C call; with a single key itemgetter gives the item, not a tuple
+            ids = list(itemgetter(*listed)(self.ids))
+        else:
+            ids = [self.ids[node] for node in listed]
         return ids, names[self.type_of[nodes]].tolist()
 
     def _seen(self) -> npt.NDArray[np.bool_]:

@@ -24,7 +24,7 @@ import orjson
 
 from cmdb.errors import StoreError, ValidationError
 from cmdb.model import CI, ChangeRecord, Direction, Evidence, Relationship, RelKey, SyncRun
-from cmdb.store.adjacency import GraphCopy, Reached, Stopped, Walk
+from cmdb.store.adjacency import GraphCopy, Reached, Stopped
 from cmdb.store.base import (
     MAX_PAGE,
     ChangeFilter,
@@ -876,12 +876,12 @@ class SqliteStore:
         max_depth: int,
         limit: int,
         goal: int | None = None,
-    ) -> tuple[Reached | Walk, GraphCopy | None]:
-        """The breadth-first walk, in memory when the copy is current, else in SQL."""
+    ) -> Reached:
+        """The breadth-first walk as ``_bfs`` gives it, in memory when the copy is current, else in SQL."""
         copy = self._current_copy()
         if copy is not None:
-            return copy.walk(start, direction, types, max_depth, limit, CHUNK, goal), copy
-        return self._bfs(start, direction, types, max_depth, limit, goal), None
+            return copy.walk(start, direction, types, max_depth, limit, CHUNK, goal).reached()
+        return self._bfs(start, direction, types, max_depth, limit, goal)
 
     def traverse(
         self,
@@ -926,8 +926,7 @@ class SqliteStore:
         if from_id == to_id:
             return []
         goal = nids[to_id]
-        walked, _ = self._walk([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
-        reached = walked.reached() if isinstance(walked, Walk) else walked
+        reached = self._walk([nids[from_id]], direction, types, max_depth, limit=10_000_000, goal=goal)
         if goal not in reached:
             return None
         steps = walk_back(goal, reached)
