@@ -508,7 +508,7 @@ class SqliteStore:
 
     def _current_copy(self) -> GraphCopy | None:
         """The in-memory graph if it is up to date; otherwise start reading a new one and say None."""
-        if self._graph_cache == "off" or self._local.depth:  # a write transaction sees its own uncommitted edges
+        if self._graph_cache == "off" or self._in_transaction():  # a write transaction sees its own edges
             return None
         copy = self._copy
         if copy is not None and copy.generation == self.generation():
@@ -571,6 +571,10 @@ class SqliteStore:
             self._local.depth = 0
             self._local.nid_cache = {}
 
+    def _in_transaction(self) -> bool:
+        """Whether this thread is inside ``transaction()``; true or false in any thread, even one never used."""
+        return bool(getattr(self._local, "depth", 0))
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             return self._conn().execute(sql, params).fetchall()
@@ -578,7 +582,7 @@ class SqliteStore:
             raise StoreError(f"query failed on {self.path}: {exc}") from exc
 
     def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        if not self._local.depth:
+        if not self._in_transaction():
             raise StoreError("writes must happen inside store.transaction()")
         self._conn().executemany(sql, rows)
 
@@ -595,8 +599,7 @@ class SqliteStore:
 
     def _kept(self) -> _KeptRows | None:
         """The rows read since the last commit, when this store keeps them (see ``__init__``)."""
-        in_transaction: int = getattr(self._local, "depth", 0)
-        if self._graph_cache == "off" or in_transaction:  # a write transaction sees its own writes
+        if self._graph_cache == "off" or self._in_transaction():  # a write transaction sees its own writes
             return None
         generation = self.generation()
         kept = self._rows
@@ -792,7 +795,7 @@ class SqliteStore:
         copy = self._current_copy()
         if copy is not None:
             return copy.find(list(dict.fromkeys(ids)))
-        cache: dict[str, int] | None = self._local.nid_cache if self._local.depth else None
+        cache: dict[str, int] | None = self._local.nid_cache if self._in_transaction() else None
         found: dict[str, int] = {}
         missing: list[str] = []
         for ci_id in dict.fromkeys(ids):

@@ -6,12 +6,13 @@ import random
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from cmdb.config import Settings
-from cmdb.errors import ValidationError
+from cmdb.errors import StoreError, ValidationError
 from cmdb.model import Direction
 from cmdb.store import Hit, SqliteStore, open_store
 from cmdb.vocabulary import vocabulary
@@ -202,3 +203,17 @@ def test_ids_are_found_in_memory_as_in_sql_whatever_their_characters(tmp_path: P
         assert memory.known_ids(asked) == sql.known_ids(asked) == set(names)
         assert memory.graph_cache_status() == "current"
         assert memory.traverse(["日本", "🙂"], "out").ids == sql.traverse(["日本", "🙂"], "out").ids == ["a"]
+
+
+def test_a_thread_that_never_read_before_can_walk_and_read_from_the_copy(tmp_path: Path) -> None:
+    """A server's worker thread may first touch the store with a walk answered wholly in memory."""
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as writer, SqliteStore(path, graph_cache="blocking") as reader:
+        put(writer, [ci("a"), ci("b")], [rel("b", "a")])
+        reader.warm_graph_cache()
+        with ThreadPoolExecutor(max_workers=1) as fresh:
+            assert fresh.submit(lambda: reader.traverse(["a"], "in").ids).result() == ["b"]
+        with ThreadPoolExecutor(max_workers=1) as fresh:
+            assert list(fresh.submit(lambda: reader.get_cis(["a"])).result()) == ["a"]
+        with ThreadPoolExecutor(max_workers=1) as fresh, pytest.raises(StoreError, match="inside store.transaction"):
+            fresh.submit(lambda: reader.put_cis([ci("c")])).result()
