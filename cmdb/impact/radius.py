@@ -246,11 +246,11 @@ def _walk(
         )
     walked, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
     walked = walked.nearest_first()
-    reached_ids, types_reached = walked.ids, walked.types
-    services_at: list[int] | None = None  # positions in ``walked`` of the business services
+    reached_ids = walked.ids
+    # positions in ``walked`` of the business services, when the walk told each CI's type
+    services_at = walked.positions_of_type(BUSINESS_SERVICE)
     wanted: Sequence[str] = reached_ids  # the CIs reached to load: all of them, or the services
-    if types_reached is not None:  # the walk told each CI's type
-        services_at = [i for i, ci_type in enumerate(types_reached) if ci_type == BUSINESS_SERVICE]
+    if services_at is not None:
         if not details:
             wanted = [reached_ids[i] for i in services_at]
     elif not details:

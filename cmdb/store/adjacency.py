@@ -74,26 +74,13 @@ class Adjacency:
         return cls(start, there[order], code[order].astype(np.int8))
 
     def edges_of(self, nodes: Ints) -> tuple[Ints, Ints]:
-        """Positions of every edge of ``nodes``, in node order, and the node each starts from."""
+        """Positions of every edge of ``nodes``, in node order, and how many each node has."""
         first = self.start[nodes]
         counts = self.start[nodes + 1] - first
-        total = int(counts.sum())
+        ends = np.cumsum(counts)
         # position k of the run of node i is first[i] + k: one arange shifted per run
-        positions = np.arange(total, dtype=np.int64) + np.repeat(first - (np.cumsum(counts) - counts), counts)
-        return positions, np.repeat(nodes, counts)
-
-
-def _firsts(values: Ints) -> Ints:
-    """Positions of the first occurrence of each value, in order (``np.unique``'s
-    ``return_index``, without its general-purpose overhead: this runs on every level)."""
-    if len(values) < 2:
-        return np.arange(len(values), dtype=np.int64)
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    first = np.empty(len(values), dtype=np.bool_)
-    first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return np.sort(order[first])
+        positions = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(first - ends + counts, counts)
+        return positions, counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +142,7 @@ class GraphCopy:
     inward: Adjacency  # per CI, the edges ending there: who needs it
     outward: Adjacency  # per CI, the edges starting there: what it needs
     rows: dict[str, tuple[Any, ...]]  # whole rows of the CIs the store asked to keep, by id
-    _scratch: threading.local = field(default_factory=threading.local)  # per thread: which nodes a walk reached
+    _scratch: threading.local = field(default_factory=threading.local)  # per thread: see _scratch_arrays
 
     @classmethod
     def read(
@@ -257,7 +244,7 @@ class GraphCopy:
             ways.append((True, self.inward))
         if direction in ("out", "both"):
             ways.append((False, self.outward))
-        seen = self._seen()
+        seen, claim = self._scratch_arrays()
         frontier = np.array(sorted(set(start)), dtype=np.int64)
         seen[frontier] = True
         # per expanded chunk: the CIs it reached, their depth, and the edge (src, code, dst) that reached each
@@ -269,23 +256,30 @@ class GraphCopy:
                 for lo in range(0, len(frontier), chunk):
                     part = frontier[lo : lo + chunk]
                     for inward, adjacency in ways:
-                        positions, here = adjacency.edges_of(part)
+                        positions, counts = adjacency.edges_of(part)
                         there = adjacency.other[positions]
                         keep = ~seen[there]
                         if allowed is not None:
                             keep &= allowed[adjacency.type_code[positions]]
                         picked = np.flatnonzero(keep)
-                        picked = picked[_firsts(there[picked])]  # one edge per new CI: its first
+                        candidates = there[picked]
+                        # One edge per new CI, its first in walking order: each candidate claims its
+                        # CI back to front, so the first claim is the one left (numpy assigns repeated
+                        # indices in order, the last value staying).
+                        order = np.arange(len(picked), dtype=np.int64)
+                        claim[candidates[::-1]] = order[::-1]
+                        firsts = claim[candidates] == order
+                        picked, new = picked[firsts], candidates[firsts]
                         cut = limit - found
-                        if goal is not None and (at := np.flatnonzero(there[picked] == goal)).size:
+                        if goal is not None and (at := np.flatnonzero(new == goal)).size:
                             cut = min(cut, int(at[0]) + 1)
                         done = len(picked) >= cut
-                        picked = picked[:cut]
-                        new = there[picked]
+                        picked, new = picked[:cut], new[:cut]
                         seen[new] = True
                         grown.append(new)
                         found += len(new)
-                        src, dst = (new, here[picked]) if inward else (here[picked], new)
+                        here = np.repeat(part, counts)[picked]
+                        src, dst = (new, here) if inward else (here, new)
                         parts.append((new, depth, src, adjacency.type_code[positions[picked]], dst))
                         if done:
                             return Walk.of(parts, self.rel_types, start)
@@ -313,19 +307,18 @@ class GraphCopy:
         order = np.lexsort((self.rank[walk.nodes], walk.depths))
         return walk.nodes[order], walk.depths[order]
 
-    def labels(self, nodes: Ints) -> tuple[list[str], list[str]]:
-        """The CI id and the CI type of each node."""
-        names = np.array(self.type_names, dtype=object)
+    def ids_of(self, nodes: Ints) -> list[str]:
+        """The CI id of each node."""
         listed = nodes.tolist()
         if len(listed) > 1:  # one C call; with a single key itemgetter gives the item, not a tuple
-            ids = list(itemgetter(*listed)(self.ids))
-        else:
-            ids = [self.ids[node] for node in listed]
-        return ids, names[self.type_of[nodes]].tolist()
+            return list(itemgetter(*listed)(self.ids))
+        return [self.ids[node] for node in listed]
 
-    def _seen(self) -> npt.NDArray[np.bool_]:
-        """This thread's marks of the nodes reached, all clear between walks."""
-        seen: npt.NDArray[np.bool_] | None = getattr(self._scratch, "seen", None)
-        if seen is None:
-            seen = self._scratch.seen = np.zeros(len(self.ids), dtype=np.bool_)
-        return seen
+    def _scratch_arrays(self) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
+        """This thread's arrays for walks, by node: which nodes a walk reached (all clear
+        between walks), and the claims of one step (never read before being written)."""
+        scratch = self._scratch
+        if getattr(scratch, "seen", None) is None:
+            scratch.seen = np.zeros(len(self.ids), dtype=np.bool_)
+            scratch.claim = np.zeros(len(self.ids), dtype=np.int32)  # a step has far fewer than 2**31 edges
+        return scratch.seen, scratch.claim

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 from cmdb.model import CI, ChangeKind, ChangeRecord, Direction, Relationship, RelKey, SyncRun
 from cmdb.vocabulary import vocabulary
 
@@ -200,10 +203,12 @@ class Traversal(Sequence[Hit]):
     A sequence of ``Hit``: each hit is made the first time it is read, so a
     caller that only needs the columns (how many, which ids, which types, how
     deep) never builds one object per CI. ``paths`` and ``nodes`` are the
-    walk's ``PathBatch`` and each CI's node in it, for the hits' paths.
+    walk's ``PathBatch`` and each CI's node in it, for the hits' paths. A
+    backend that knows types as codes gives ``type_codes`` (an integer array,
+    one per CI) into ``type_names``; the names are listed when first read.
     """
 
-    __slots__ = ("_hits", "_nearest_first", "_nodes", "_paths", "depths", "ids", "types")
+    __slots__ = ("_hits", "_nearest_first", "_nodes", "_paths", "_type_codes", "_type_names", "_types", "depths", "ids")
 
     def __init__(
         self,
@@ -214,10 +219,14 @@ class Traversal(Sequence[Hit]):
         nodes: list[Any] | None = None,
         *,
         nearest_first: bool = False,
+        type_codes: npt.NDArray[np.integer[Any]] | None = None,
+        type_names: Sequence[str] = (),
     ) -> None:
         self.ids = ids
         self.depths = depths
-        self.types = types
+        self._types = types
+        self._type_codes = type_codes
+        self._type_names = type_names
         self._paths = paths
         self._nodes = nodes
         self._hits: list[Hit] | None = None
@@ -226,11 +235,29 @@ class Traversal(Sequence[Hit]):
     @classmethod
     def of(cls, hits: Sequence[Hit]) -> Traversal:
         """The traversal of hits a backend made itself."""
-        made = cls([h.ci_id for h in hits], [h.depth for h in hits])
-        if all(h.ci_type is not None for h in hits):
-            made.types = [h.ci_type or "" for h in hits]
+        known = all(h.ci_type is not None for h in hits)
+        made = cls([h.ci_id for h in hits], [h.depth for h in hits], [h.ci_type or "" for h in hits] if known else None)
         made._hits = list(hits)
         return made
+
+    @property
+    def types(self) -> list[str] | None:
+        """Each CI's type, when the walk told them."""
+        if self._types is None and self._type_codes is not None:
+            names = self._type_names
+            self._types = [names[code] for code in self._type_codes.tolist()]
+        return self._types
+
+    def positions_of_type(self, type_name: str) -> list[int] | None:
+        """Where CIs of ``type_name`` stand in the walk (None when the walk did not tell types)."""
+        if self._type_codes is not None:
+            if type_name not in self._type_names:
+                return []
+            positions: list[int] = np.flatnonzero(self._type_codes == self._type_names.index(type_name)).tolist()
+            return positions
+        if self._types is None:
+            return None
+        return [i for i, ci_type in enumerate(self._types) if ci_type == type_name]
 
     def hits(self) -> list[Hit]:
         if self._hits is None:
@@ -247,13 +274,16 @@ class Traversal(Sequence[Hit]):
         def take(column: list[T]) -> list[T]:
             return column[positions] if isinstance(positions, slice) else [column[i] for i in positions]
 
+        codes = self._type_codes
         picked = Traversal(
             take(self.ids),
             take(self.depths),
-            take(self.types) if self.types is not None else None,
+            take(self._types) if self._types is not None else None,
             self._paths,
             take(self._nodes) if self._nodes is not None else None,
             nearest_first=self._nearest_first and isinstance(positions, slice) and (positions.step or 1) > 0,
+            type_codes=codes[positions if isinstance(positions, slice) else list(positions)] if codes is not None else None,
+            type_names=self._type_names,
         )
         if self._hits is not None:
             picked._hits = take(self._hits)
@@ -284,7 +314,8 @@ class Traversal(Sequence[Hit]):
         if self._hits is not None:
             return self._hits[index]
         node = self._nodes[index] if self._nodes is not None else None
-        ci_type = self.types[index] if self.types is not None else None
+        types = self.types
+        ci_type = types[index] if types is not None else None
         return Hit(self.ids[index], self.depths[index], (), ci_type, self._paths, node)
 
     def __iter__(self) -> Iterator[Hit]:

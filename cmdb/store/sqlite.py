@@ -898,9 +898,17 @@ class SqliteStore:
         if copy is not None:  # in memory: the walk's columns, ordered by arrays
             walk = copy.walk(sorted(set(copy.find(start_ids).values())), direction, types, max_depth, limit, CHUNK)
             nodes, levels = copy.nearest_first(walk)
-            ids, ci_types = copy.labels(nodes)
             paths = PathBatch(walk.reached, self._edges)
-            return Traversal(ids, levels.tolist(), ci_types, paths, nodes.tolist(), nearest_first=True)
+            return Traversal(
+                copy.ids_of(nodes),
+                levels.tolist(),
+                None,
+                paths,
+                nodes.tolist(),
+                nearest_first=True,
+                type_codes=copy.type_of[nodes],
+                type_names=copy.type_names,
+            )
         reached = self._bfs(sorted(set(self._nids(start_ids).values())), direction, types, max_depth, limit)
         found = [nid for nid, (_, edge) in reached.items() if edge is not None]
         ids, ci_types = self._labels(found)

@@ -158,13 +158,24 @@ def test_a_walk_comes_as_columns_nearest_first_then_by_id(tmp_path: Path) -> Non
     """The copy and SQL both order a walk by depth, then id; hits are made only when read."""
     path = tmp_path / "cmdb.db"
     with SqliteStore(path) as sql, SqliteStore(path, graph_cache="blocking") as memory:
-        put(sql, [ci(i) for i in "azyxw"], [rel("z", "a"), rel("y", "a"), rel("x", "z"), rel("w", "y")])
+        put(
+            sql,
+            [ci("a"), ci("z"), ci("y", "service.business"), ci("x"), ci("w", "service.business")],
+            [rel("z", "a"), rel("y", "a"), rel("x", "z"), rel("w", "y")],
+        )
+        vm, service = "compute.vm", "service.business"
         for store in (sql, memory):
             walk = store.traverse(["a"], "in")
-            assert (walk.ids, walk.depths, walk.types) == (["y", "z", "w", "x"], [1, 1, 2, 2], ["compute.vm"] * 4)
+            assert (walk.ids, walk.depths, walk.types) == (["y", "z", "w", "x"], [1, 1, 2, 2], [service, vm, service, vm])
             assert [r.key for r in walk[2].path] == [("y", "DEPENDS_ON", "a"), ("w", "DEPENDS_ON", "y")]
             assert walk[1:].ids == ["z", "w", "x"] and walk[1:].nearest_first().ids == ["z", "w", "x"]
-            assert [h.ci_id for h in walk] == walk.ids
+            assert [h.ci_id for h in walk] == walk.ids and [h.ci_type for h in walk] == walk.types
+            # the types of a slice, and where a type stands, however the walk holds them
+            fresh = store.traverse(["a"], "in")
+            assert fresh[1:].types == [vm, service, vm] and fresh[2].ci_type == service
+            assert store.traverse(["a"], "in").positions_of_type(service) == [0, 2]
+            assert store.traverse(["a"], "in")[1:].positions_of_type(service) == [1]
+            assert store.traverse(["a"], "in").positions_of_type("team") == []
 
 
 def test_rows_read_with_a_copy_are_kept_only_until_the_next_commit(tmp_path: Path) -> None:
