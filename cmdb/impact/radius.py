@@ -263,12 +263,10 @@ def _walk(
     affected = None
     if states and direction == "in":
         affected = failure_impact(view, start_ids, types=type_filter, max_depth=max_depth, limit=limit).affected
-    services: list[ReachedCI] = []
-    for i in services_at:
-        service = ReachedCI(walked[i], cis.get(walked.ids[i]), None, "", direction)
-        if affected is not None:
+    services = [ReachedCI(hit, cis.get(hit.ci_id), None, "", direction) for hit in walked.hits_at(services_at)]
+    if affected is not None:
+        for service in services:
             service.state, service.reason = _state(affected, service.ci_id)
-        services.append(service)
     owners = sorted({ci.owner for ci in cis.values() if ci.owner})  # cis: the CIs reached that were loaded
     log.debug("%s walk from %s: %d CIs, %d services", direction, ",".join(start_ids), len(walked), len(services))
     return BlastRadius(

@@ -270,6 +270,21 @@ class Traversal(Sequence[Hit]):
             ]
         return self._hits
 
+    def hits_at(self, positions: Sequence[int]) -> list[Hit]:
+        """The hits at these positions (made without listing the others)."""
+        if self._hits is not None:
+            return [self._hits[i] for i in positions]
+        ids, depths, nodes, paths = self.ids, self.depths, self._nodes, self._paths
+        if self._types is None and self._type_codes is not None:
+            names, codes = self._type_names, self._type_codes[list(positions)].tolist()
+            types: Sequence[str | None] = [names[code] for code in codes]
+        else:
+            types = [self._types[i] for i in positions] if self._types is not None else [None] * len(positions)
+        return [
+            Hit(ids[i], depths[i], (), ci_type, paths, nodes[i] if nodes is not None else None)
+            for i, ci_type in zip(positions, types, strict=True)
+        ]
+
     def _pick(self, positions: Sequence[int] | slice) -> Traversal:
         def take(column: list[T]) -> list[T]:
             return column[positions] if isinstance(positions, slice) else [column[i] for i in positions]
@@ -314,8 +329,10 @@ class Traversal(Sequence[Hit]):
         if self._hits is not None:
             return self._hits[index]
         node = self._nodes[index] if self._nodes is not None else None
-        types = self.types
-        ci_type = types[index] if types is not None else None
+        if self._types is None and self._type_codes is not None:  # one CI's type, without listing them all
+            ci_type: str | None = self._type_names[self._type_codes[index]]
+        else:
+            ci_type = self._types[index] if self._types is not None else None
         return Hit(self.ids[index], self.depths[index], (), ci_type, self._paths, node)
 
     def __iter__(self) -> Iterator[Hit]:

@@ -176,6 +176,11 @@ def test_a_walk_comes_as_columns_nearest_first_then_by_id(tmp_path: Path) -> Non
             assert store.traverse(["a"], "in").positions_of_type(service) == [0, 2]
             assert store.traverse(["a"], "in")[1:].positions_of_type(service) == [1]
             assert store.traverse(["a"], "in").positions_of_type("team") == []
+            assert [(h.ci_id, h.ci_type, len(h.path)) for h in store.traverse(["a"], "in").hits_at([3, 0])] == [
+                ("x", vm, 2),
+                ("y", service, 1),
+            ]
+            assert walk.hits_at([1]) == [walk[1]]
 
 
 def test_rows_read_with_a_copy_are_kept_only_until_the_next_commit(tmp_path: Path) -> None:
