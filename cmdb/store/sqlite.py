@@ -383,6 +383,17 @@ def _read_through(
         yield key, row
 
 
+class _ThreadState(threading.local):
+    """What each thread has of a store, set up the first time the thread touches it: its
+    connection (opened when first needed), its transaction depth and, inside a write
+    transaction, the node ids it looked up."""
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.depth = 0
+        self.nid_cache: dict[str, int] = {}
+
+
 class SqliteStore:
     """The embedded default store. ``path`` is created if missing."""
 
@@ -400,7 +411,7 @@ class SqliteStore:
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self._synchronous = synchronous
-        self._local = threading.local()
+        self._local = _ThreadState()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._watch: sqlite3.Connection | None = None  # never writes: sees every other connection's commits
@@ -426,7 +437,7 @@ class SqliteStore:
 
     # --- connections --------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn = self._local.conn
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
             conn.execute("PRAGMA journal_mode = WAL")
@@ -436,8 +447,6 @@ class SqliteStore:
             conn.execute("PRAGMA mmap_size = 268435456")  # 256 MiB: mapped pages count in RSS
             self._ensure_schema(conn)
             self._local.conn = conn
-            self._local.depth = 0
-            self._local.nid_cache = {}
             with self._lock:
                 self._connections.append(conn)
         return conn
@@ -472,7 +481,7 @@ class SqliteStore:
                 self._watch = None
             self._copy = self._copier = self._rows = None
         self._stop_copy.clear()
-        self._local = threading.local()
+        self._local = _ThreadState()
 
     def generation(self) -> int:
         """SQLite's ``data_version`` as seen by a connection that never writes.
@@ -572,8 +581,8 @@ class SqliteStore:
             self._local.nid_cache = {}
 
     def _in_transaction(self) -> bool:
-        """Whether this thread is inside ``transaction()``; true or false in any thread, even one never used."""
-        return bool(getattr(self._local, "depth", 0))
+        """Whether this thread is inside ``transaction()``."""
+        return self._local.depth > 0
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -791,7 +800,6 @@ class SqliteStore:
         Inside a write transaction the answers are kept for the rest of it: CIs are never
         deleted, so a CI's nid cannot change while the transaction lasts (a rollback drops them).
         """
-        self._conn()  # this thread's connection and its transaction state exist from here on
         copy = self._current_copy()
         if copy is not None:
             return copy.find(list(dict.fromkeys(ids)))
