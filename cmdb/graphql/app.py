@@ -2,11 +2,13 @@
 
 Read queries over POST go through the response cache (``cmdb.graphql.cache``)
 when it is on: a hit is answered before strawberry sees the request; a miss
-runs as usual and its answer is kept when it has no errors.
+runs as usual and its answer is kept when it has no errors. Requests run
+``concurrent_requests`` at a time, in the order they came (``Turns``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Hashable
@@ -52,6 +54,21 @@ GC_THRESHOLD = (10_000, 20, 20)
 """The garbage collector's thresholds in a server process (``create_app(freeze_gc=True)``)."""
 
 
+class Turns:
+    """At most ``size`` requests executing at once; the others wait their turn, first come first
+    served. One async semaphore per event loop (an app may outlive the loop it first ran on)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._bound: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def __call__(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._bound is None or self._bound[0] is not loop:
+            self._bound = (loop, asyncio.Semaphore(self.size))
+        return self._bound[1]
+
+
 class CmdbGraphQL(GraphQL[Context, None]):
     """The GraphQL view: builds each request's context from its bearer token; keeps the
     answers of read queries in the response cache."""
@@ -67,6 +84,7 @@ class CmdbGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.tokens = tokens
         self.threads = StoreThreads(settings.store_threads)
+        self.turns = Turns(settings.concurrent_requests)
         # A store that cannot tell when its data changed (no ``generation``) is never cached.
         knows_generation = callable(getattr(store, "generation", None))
         self.cache = (
@@ -103,8 +121,12 @@ class CmdbGraphQL(GraphQL[Context, None]):
     # --- the response cache ------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.cache is None or scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        if self.cache is None or scope["method"] != "POST":
+            async with self.turns():
+                await super().__call__(scope, receive, send)
             return
         cache = self.cache
         request = Request(scope, receive)
@@ -139,7 +161,8 @@ class CmdbGraphQL(GraphQL[Context, None]):
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        await super().__call__(scope, replay, keep)
+        async with self.turns():  # a cached answer above does not wait its turn
+            await super().__call__(scope, replay, keep)
         if key is not None and plain_json and not getattr(request.state, "graphql_errors", True):
             cache.put(key, b"".join(chunks))
 

@@ -71,6 +71,13 @@ class ApiSettings(BaseSettings):
         "(the embedded store's work holds the GIL: more threads only fight over it; "
         "two, so that one slow call does not hold up every other request)",
     )
+    concurrent_requests: int = Field(
+        2,
+        ge=1,
+        description="most GraphQL requests executing at once; the others wait their turn, first come "
+        "first served (requests share one event loop and the GIL: letting more interleave spreads every "
+        "one's latency; two, so that one slow request does not hold up every other)",
+    )
     plain_lists: bool = Field(
         True,
         description="complete lists of plain objects by compiled plans (the same answers, faster); "

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cmdb.store import SqliteStore
+from cmdb.store import CIFilter, SqliteStore
 
 from .conftest import CountingStore, _api, api_settings
 
@@ -89,10 +89,48 @@ class OverlapStore:
 @pytest.mark.parametrize("threads", [1, 2, 4])
 async def test_store_calls_run_in_a_bounded_set_of_threads(demo_store: SqliteStore, threads: int) -> None:
     overlap = OverlapStore(demo_store)
-    settings = api_settings(store_threads=threads)
+    settings = api_settings(store_threads=threads, concurrent_requests=12)  # all twelve requests run at once
     async for api in _api(overlap, settings):  # type: ignore[arg-type]
         query = "query($n: Int) { cis(first: $n) { totalCount edges { node { id owner } } } }"
         answers = await asyncio.gather(*(api.data(query, {"n": n}) for n in range(1, 13)))
         assert [len(a["cis"]["edges"]) for a in answers] == list(range(1, 13))
     # Twelve requests at once; their store calls never more than the configured threads at a time.
     assert overlap.most == threads
+
+
+class OrderStore:
+    """The real store, recording the start CI of each call made for one CI (a lookup, a walk)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.order: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._store, name)
+        if name not in ("get_cis", "traverse"):
+            return target
+
+        def recorded(ids: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(ids) == 1:
+                self.order.append(ids[0])
+            return target(ids, *args, **kwargs)
+
+        return recorded
+
+
+@pytest.mark.parametrize("turns", [1, 6])
+async def test_requests_take_turns_first_come_first_served(demo_store: SqliteStore, turns: int) -> None:
+    """With one turn, each request runs to its end before the next starts: its calls come
+    together. With a turn each, the six interleave (the control: the test can tell)."""
+    listed = demo_store.list_cis(CIFilter(), 200).items
+    starts = [c.id for c in listed if len(demo_store.traverse([c.id], "in", max_depth=2))][:6]
+    assert len(starts) == 6
+    recording = OrderStore(demo_store)
+    query = "query($id: ID!) { ci(id: $id) { id dependents(depth: 2) { ci { id } } } }"
+    async for api in _api(recording, api_settings(concurrent_requests=turns)):  # type: ignore[arg-type]
+        answers = await asyncio.gather(*(api.data(query, {"id": start}) for start in starts))
+        assert [a["ci"]["id"] for a in answers] == starts and all(a["ci"]["dependents"] for a in answers)
+    calls = [start for start in recording.order if start in starts]
+    together = [start for start in starts for _ in range(calls.count(start))]
+    assert len(calls) == 12  # each request: its CI looked up, then walked
+    assert (calls == together) is (turns == 1), calls
