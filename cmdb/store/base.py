@@ -326,14 +326,7 @@ class Traversal(Sequence[Hit]):
     def __getitem__(self, index: int | slice) -> Hit | Traversal:
         if isinstance(index, slice):
             return self._pick(index)
-        if self._hits is not None:
-            return self._hits[index]
-        node = self._nodes[index] if self._nodes is not None else None
-        if self._types is None and self._type_codes is not None:  # one CI's type, without listing them all
-            ci_type: str | None = self._type_names[self._type_codes[index]]
-        else:
-            ci_type = self._types[index] if self._types is not None else None
-        return Hit(self.ids[index], self.depths[index], (), ci_type, self._paths, node)
+        return self.hits_at([index])[0]
 
     def __iter__(self) -> Iterator[Hit]:
         return iter(self.hits())
