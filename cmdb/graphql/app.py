@@ -124,19 +124,9 @@ class CmdbGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        if self.cache is None or scope["method"] != "POST":
-            async with self.turns():
-                await super().__call__(scope, receive, send)
-            return
-        cache = self.cache
-        request = Request(scope, receive)
-        key = await self.response_key(request)
-        if key is not None:
-            body = cache.get(key)
-            if body is not None:
-                await Response(body, media_type=_JSON)(scope, receive, send)
-                return
+        # The whole body is read before the request waits for its turn: a slow client holds none.
         # Strawberry reads the body again: hand it what was read, then the connection's own messages.
+        request = Request(scope, receive)
         read = await request.body()
         replayed = False
 
@@ -146,6 +136,17 @@ class CmdbGraphQL(GraphQL[Context, None]):
                 return await receive()
             replayed = True
             return {"type": "http.request", "body": read, "more_body": False}
+
+        cache = self.cache
+        key = await self.response_key(request) if cache is not None and scope["method"] == "POST" else None
+        if cache is None or key is None:
+            async with self.turns():
+                await super().__call__(scope, replay, send)
+            return
+        body = cache.get(key)
+        if body is not None:  # a cached answer does not wait for a turn
+            await Response(body, media_type=_JSON)(scope, receive, send)
+            return
 
         plain_json = False  # a 200 with one JSON document (not a stream of parts)
         chunks: list[bytes] = []
@@ -161,9 +162,9 @@ class CmdbGraphQL(GraphQL[Context, None]):
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        async with self.turns():  # a cached answer above does not wait its turn
+        async with self.turns():
             await super().__call__(scope, replay, keep)
-        if key is not None and plain_json and not getattr(request.state, "graphql_errors", True):
+        if plain_json and not getattr(request.state, "graphql_errors", True):
             cache.put(key, b"".join(chunks))
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:

@@ -6,13 +6,15 @@ import asyncio
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from cmdb.graphql.settings import ResponseCacheSettings
 from cmdb.store import CIFilter, SqliteStore
 
-from .conftest import CountingStore, _api, api_settings
+from .conftest import READ_TOKEN, CountingStore, _api, api_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +136,26 @@ async def test_requests_take_turns_first_come_first_served(demo_store: SqliteSto
     together = [start for start in starts for _ in range(calls.count(start))]
     assert len(calls) == 12  # each request: its CI looked up, then walked
     assert (calls == together) is (turns == 1), calls
+
+
+@pytest.mark.parametrize("cache", [False, True])
+async def test_a_slow_upload_holds_no_turn(demo_store: SqliteStore, cache: bool) -> None:
+    """A request waits for its turn only once its whole body is in: one client sending slowly
+    does not hold up the others, even with a single turn."""
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ stats { total } }"'
+        await release.wait()
+        yield b"}"
+
+    settings = api_settings(concurrent_requests=1, response_cache=ResponseCacheSettings(enabled=cache))
+    async for api in _api(demo_store, settings):
+        headers = {"Authorization": f"Bearer {READ_TOKEN}", "Content-Type": "application/json"}
+        slow = asyncio.create_task(api.client.post("/graphql", content=slow_body(), headers=headers))
+        await asyncio.sleep(0.05)  # the slow request has started and sent its first part
+        quick = await asyncio.wait_for(api.data("{ stats { relationships } }"), timeout=10)
+        assert quick["stats"]["relationships"] > 0 and not slow.done()
+        release.set()
+        answer = await slow
+        assert answer.status_code == 200 and answer.json()["data"]["stats"]["total"] > 0
