@@ -261,13 +261,7 @@ class Traversal(Sequence[Hit]):
 
     def hits(self) -> list[Hit]:
         if self._hits is None:
-            types: Sequence[str | None] = self.types or [None] * len(self.ids)
-            nodes: Sequence[Any] = self._nodes or [None] * len(self.ids)
-            paths = self._paths
-            self._hits = [
-                Hit(ci_id, depth, (), ci_type, paths, node)
-                for ci_id, depth, ci_type, node in zip(self.ids, self.depths, types, nodes, strict=True)
-            ]
+            self._hits = self.hits_at(range(len(self.ids)))
         return self._hits
 
     def hits_at(self, positions: Sequence[int]) -> list[Hit]:
