@@ -13,7 +13,7 @@ import networkx as nx
 
 def cmdb(tmp_path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CMDB_DB": str(tmp_path / "cli.db"), "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "cmdb", *args], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "cmdb", *args], check=False, env=env, capture_output=True, text=True, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -62,7 +62,7 @@ def test_errors_are_one_line_with_a_hint_and_nonzero_exit(tmp_path: Path) -> Non
     broken_db = tmp_path / "not-a-db.db"
     broken_db.write_text("this is not sqlite" * 100)
     env = {**os.environ, "CMDB_DB": str(broken_db)}
-    corrupt = subprocess.run([sys.executable, "-m", "cmdb", "stats"], env=env, capture_output=True, text=True, timeout=60)
+    corrupt = subprocess.run([sys.executable, "-m", "cmdb", "stats"], check=False, env=env, capture_output=True, text=True, timeout=60)
     assert corrupt.returncode == 1 and "cannot open the CMDB database" in corrupt.stderr
     assert "Traceback" not in corrupt.stderr
 

@@ -246,24 +246,24 @@ def _walk(
         )
     walked, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
     walked = walked.nearest_first()
-    reached_ids = walked.ids
     # positions in ``walked`` of the business services, when the walk told each CI's type
     services_at = walked.positions_of_type(BUSINESS_SERVICE)
-    wanted: Sequence[str] = reached_ids  # the CIs reached to load: all of them, or the services
-    if services_at is not None:
-        if not details:
-            wanted = [reached_ids[i] for i in services_at]
-    elif not details:
-        wanted = sorted(view.of_type(reached_ids, BUSINESS_SERVICE))
-    cis = view.get_cis(wanted)
-    if services_at is None:
-        services_at = [
-            i for i, ci_id in enumerate(reached_ids) if (ci := cis.get(ci_id)) is not None and ci.type == BUSINESS_SERVICE
-        ]
+    service_hits = walked.hits_at(services_at) if services_at is not None else None
+    # the CIs reached to load: all of them, or the services
+    if details:
+        cis = view.get_cis(walked.ids)
+    elif service_hits is not None:
+        cis = view.get_cis([hit.ci_id for hit in service_hits])
+    else:
+        cis = view.get_cis(sorted(view.of_type(walked.ids, BUSINESS_SERVICE)))
+    if service_hits is None:  # the walk did not tell types: the services are among the CIs loaded
+        service_hits = walked.hits_at(
+            [i for i, ci_id in enumerate(walked.ids) if (ci := cis.get(ci_id)) is not None and ci.type == BUSINESS_SERVICE]
+        )
     affected = None
     if states and direction == "in":
         affected = failure_impact(view, start_ids, types=type_filter, max_depth=max_depth, limit=limit).affected
-    services = [ReachedCI(hit, cis.get(hit.ci_id), None, "", direction) for hit in walked.hits_at(services_at)]
+    services = [ReachedCI(hit, cis.get(hit.ci_id), None, "", direction) for hit in service_hits]
     if affected is not None:
         for service in services:
             service.state, service.reason = _state(affected, service.ci_id)

@@ -307,12 +307,11 @@ class GraphCopy:
         order = np.lexsort((self.rank[walk.nodes], walk.depths))
         return walk.nodes[order], walk.depths[order]
 
-    def ids_of(self, nodes: Ints) -> list[str]:
+    def ids_of(self, nodes: Sequence[int]) -> list[str]:
         """The CI id of each node."""
-        listed = nodes.tolist()
-        if len(listed) > 1:  # one C call; with a single key itemgetter gives the item, not a tuple
-            return list(itemgetter(*listed)(self.ids))
-        return [self.ids[node] for node in listed]
+        if len(nodes) > 1:  # one C call; with a single key itemgetter gives the item, not a tuple
+            return list(itemgetter(*nodes)(self.ids))
+        return [self.ids[node] for node in nodes]
 
     def _scratch_arrays(self) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
         """This thread's arrays for walks, by node: which nodes a walk reached (all clear

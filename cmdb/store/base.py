@@ -206,13 +206,27 @@ class Traversal(Sequence[Hit]):
     walk's ``PathBatch`` and each CI's node in it, for the hits' paths. A
     backend that knows types as codes gives ``type_codes`` (an integer array,
     one per CI) into ``type_names``; the names are listed when first read.
+    A backend that names its nodes cheaply may give ``ids=None`` and
+    ``label`` (the CI id of each of a list of nodes): the ids are then listed
+    when first read, and a hit names only its own node.
     """
 
-    __slots__ = ("_hits", "_nearest_first", "_nodes", "_paths", "_type_codes", "_type_names", "_types", "depths", "ids")
+    __slots__ = (
+        "_hits",
+        "_ids",
+        "_label",
+        "_nearest_first",
+        "_nodes",
+        "_paths",
+        "_type_codes",
+        "_type_names",
+        "_types",
+        "depths",
+    )
 
     def __init__(
         self,
-        ids: list[str],
+        ids: list[str] | None,
         depths: list[int],
         types: list[str] | None = None,
         paths: PathBatch[Any] | None = None,
@@ -221,8 +235,12 @@ class Traversal(Sequence[Hit]):
         nearest_first: bool = False,
         type_codes: npt.NDArray[np.integer[Any]] | None = None,
         type_names: Sequence[str] = (),
+        label: Callable[[list[Any]], list[str]] | None = None,
     ) -> None:
-        self.ids = ids
+        if ids is None and (nodes is None or label is None):
+            raise ValueError("a Traversal without ids needs its nodes and a label for them")
+        self._ids = ids
+        self._label = label
         self.depths = depths
         self._types = types
         self._type_codes = type_codes
@@ -239,6 +257,14 @@ class Traversal(Sequence[Hit]):
         made = cls([h.ci_id for h in hits], [h.depth for h in hits], [h.ci_type or "" for h in hits] if known else None)
         made._hits = list(hits)
         return made
+
+    @property
+    def ids(self) -> list[str]:
+        """Each CI's id."""
+        if self._ids is None:
+            assert self._label is not None and self._nodes is not None  # checked when made
+            self._ids = self._label(self._nodes)
+        return self._ids
 
     @property
     def types(self) -> list[str] | None:
@@ -261,22 +287,27 @@ class Traversal(Sequence[Hit]):
 
     def hits(self) -> list[Hit]:
         if self._hits is None:
-            self._hits = self.hits_at(range(len(self.ids)))
+            self._hits = self.hits_at(range(len(self.depths)))
         return self._hits
 
     def hits_at(self, positions: Sequence[int]) -> list[Hit]:
         """The hits at these positions (made without listing the others)."""
         if self._hits is not None:
             return [self._hits[i] for i in positions]
-        ids, depths, nodes, paths = self.ids, self.depths, self._nodes, self._paths
+        depths, nodes, paths = self.depths, self._nodes, self._paths
+        if self._ids is None and self._label is not None and nodes is not None:
+            ids: Sequence[str] = self._label([nodes[i] for i in positions])
+        else:
+            every = self.ids
+            ids = [every[i] for i in positions]
         if self._types is None and self._type_codes is not None:
             names, codes = self._type_names, self._type_codes[list(positions)].tolist()
             types: Sequence[str | None] = [names[code] for code in codes]
         else:
             types = [self._types[i] for i in positions] if self._types is not None else [None] * len(positions)
         return [
-            Hit(ids[i], depths[i], (), ci_type, paths, nodes[i] if nodes is not None else None)
-            for i, ci_type in zip(positions, types, strict=True)
+            Hit(ci_id, depths[i], (), ci_type, paths, nodes[i] if nodes is not None else None)
+            for i, ci_id, ci_type in zip(positions, ids, types, strict=True)
         ]
 
     def _pick(self, positions: Sequence[int] | slice) -> Traversal:
@@ -285,7 +316,7 @@ class Traversal(Sequence[Hit]):
 
         codes = self._type_codes
         picked = Traversal(
-            take(self.ids),
+            take(self._ids) if self._ids is not None else None,
             take(self.depths),
             take(self._types) if self._types is not None else None,
             self._paths,
@@ -293,6 +324,7 @@ class Traversal(Sequence[Hit]):
             nearest_first=self._nearest_first and isinstance(positions, slice) and (positions.step or 1) > 0,
             type_codes=codes[positions if isinstance(positions, slice) else list(positions)] if codes is not None else None,
             type_names=self._type_names,
+            label=self._label,
         )
         if self._hits is not None:
             picked._hits = take(self._hits)
@@ -309,7 +341,7 @@ class Traversal(Sequence[Hit]):
         return ordered
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.depths)
 
     @overload
     def __getitem__(self, index: int) -> Hit: ...
@@ -335,7 +367,7 @@ class Traversal(Sequence[Hit]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Traversal({len(self.ids)} CIs)"
+        return f"Traversal({len(self.depths)} CIs)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -908,7 +908,7 @@ class SqliteStore:
             nodes, levels = copy.nearest_first(walk)
             paths = PathBatch(walk.reached, self._edges)
             return Traversal(
-                copy.ids_of(nodes),
+                None,  # named when first asked: many callers need only some of the ids
                 levels.tolist(),
                 None,
                 paths,
@@ -916,6 +916,7 @@ class SqliteStore:
                 nearest_first=True,
                 type_codes=copy.type_of[nodes],
                 type_names=copy.type_names,
+                label=copy.ids_of,
             )
         reached = self._bfs(sorted(set(self._nids(start_ids).values())), direction, types, max_depth, limit)
         found = [nid for nid, (_, edge) in reached.items() if edge is not None]

@@ -14,7 +14,7 @@ import pytest
 from cmdb.config import Settings
 from cmdb.errors import StoreError, ValidationError
 from cmdb.model import Direction
-from cmdb.store import Hit, SqliteStore, open_store
+from cmdb.store import Hit, SqliteStore, Traversal, open_store
 from cmdb.vocabulary import vocabulary
 from tests.store.helpers import ci, put, rel
 
@@ -181,6 +181,25 @@ def test_a_walk_comes_as_columns_nearest_first_then_by_id(tmp_path: Path) -> Non
                 ("y", service, 1),
             ]
             assert walk.hits_at([1]) == [walk[1]]
+
+
+def test_a_walk_given_a_label_names_only_the_cis_read() -> None:
+    """A backend may hand over nodes and a way to name them: a hit names its own node
+    only, a slice stays unnamed, and the whole list of ids is made once, when first read."""
+    asked: list[list[int]] = []
+
+    def label(nodes: list[int]) -> list[str]:
+        asked.append(list(nodes))
+        return [f"ci-{n}" for n in nodes]
+
+    walk = Traversal(None, [1, 1, 2], nodes=[7, 3, 9], nearest_first=True, label=label)
+    assert [h.ci_id for h in walk.hits_at([2, 0])] == ["ci-9", "ci-7"] and asked == [[9, 7]]
+    assert len(walk) == 3 and len(walk[1:]) == 2 and asked == [[9, 7]]
+    assert walk[1:].ids == ["ci-3", "ci-9"] and asked[-1] == [3, 9]
+    assert walk.ids == ["ci-7", "ci-3", "ci-9"] and walk.ids is walk.ids
+    assert len(asked) == 3
+    with pytest.raises(ValueError, match="needs its nodes and a label"):
+        Traversal(None, [1])
 
 
 def test_rows_read_with_a_copy_are_kept_only_until_the_next_commit(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from cmdb.connectors.base import Problem
 from cmdb.errors import ConnectorError
 from cmdb.store import SqliteStore
 from cmdb.sync import SyncEngine
+from tests.support import moto_post
 
 from .aws_estate import ACCOUNT, build
-from tests.support import moto_post
 
 REGION = "eu-west-1"
 OTHER = "us-west-2"
