@@ -115,6 +115,14 @@ class CmdbGraphQL(GraphQL[Context, None]):
             threads=self.threads,
         )
 
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        context = kwargs.get("context")
+        result = await super().execute_operation(*args, **kwargs)
+        # A whole answer (not a stream, whose later parts still load) needs the loaders no more.
+        if isinstance(context, Context) and isinstance(result, (ExecutionResult, list)):
+            context.release()
+        return result
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 

@@ -115,6 +115,16 @@ class Loaders:
             self._load_traversals_as_of, max_batch_size=batch_size
         )
 
+    def release(self) -> None:
+        """Drop what the loaders hold. Graphql-core and strawberry keep a request's context in
+        reference cycles, which only the garbage collector frees: without this, every CI, hit
+        and relationship a request loaded would wait for a collection, and the collector's
+        passes over them were a large share of a walk's CPU time."""
+        for loader in vars(self).values():
+            if isinstance(loader, DataLoader):
+                loader.clear_all()
+                loader.batch = None  # the last batch's futures hold what they loaded
+
     async def _load_cis(self, ids: list[str]) -> list[CI | None]:
         found = await self._run(self.store.get_cis, ids)
         return [found.get(ci_id) for ci_id in ids]
@@ -233,6 +243,10 @@ class Context:
         if self.threads is None:
             self.threads = shared_threads(self.settings.store_threads)
         self.loaders = Loaders(self.store, self.settings.graphql.dataloader_batch_size, self.threads)
+
+    def release(self) -> None:
+        """The request is answered: let go of what it loaded (see ``Loaders.release``)."""
+        self.loaders.release()
 
     @property
     def actor(self) -> str:

@@ -127,6 +127,12 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
 
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        # The plans refer to this context (a cycle only the garbage collector would free, and
+        # with it the request's context and all it loaded); a plan asked for again is rebuilt.
+        self._plans.clear()
+        return super().build_response(data)
+
     # --- compiling plans ----------------------------------------------------------
 
     def _plan(self, type_: GraphQLOutputType, field_details_list: FieldDetailsList) -> Complete | None:

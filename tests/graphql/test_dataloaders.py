@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections import Counter
@@ -11,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from cmdb import model
+from cmdb.graphql.context import Walk
 from cmdb.graphql.settings import ResponseCacheSettings
-from cmdb.store import CIFilter, SqliteStore
+from cmdb.store import CIFilter, Hit, SqliteStore, Traversal
 
 from .conftest import READ_TOKEN, CountingStore, _api, api_settings
 
@@ -159,3 +162,31 @@ async def test_a_slow_upload_holds_no_turn(demo_store: SqliteStore, cache: bool)
         release.set()
         answer = await slow
         assert answer.status_code == 200 and answer.json()["data"]["stats"]["total"] > 0
+
+
+async def test_what_a_request_loaded_is_freed_when_it_is_answered(demo_store: SqliteStore) -> None:
+    """The CIs, walks, hits and relationships a request loaded go as soon as it is answered,
+    not when the garbage collector next runs (graphql-core and strawberry keep a request's
+    context in reference cycles; the collector's passes over all it held cost a walk dearly)."""
+    query = """query($id: ID!) { ci(id: $id) { id ownerTeam { id }
+        dependents(depth: 3, first: 50) { depth ci { id name owner } path { type fromId toId } }
+        relationships { type to { id } } } }"""
+    starts = [ci.id for ci in demo_store.list_cis(CIFilter(types=("aws.ec2.vpc",)), 3).items]
+    settings = api_settings(response_cache=ResponseCacheSettings(enabled=False))
+    kept = (model.CI, model.Relationship, Hit, Traversal, Walk)
+    async for api in _api(demo_store, settings):
+        answers = [await api.data(query, {"id": start}) for start in starts]  # plans, kept rows: warm
+        assert all(a["ci"]["dependents"] and a["ci"]["dependents"][-1]["path"] for a in answers)
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds is kept in gc.garbage, to be counted
+        try:
+            for start in starts:
+                await api.data(query, {"id": start})
+            gc.collect()
+            left = Counter(type(o).__name__ for o in gc.garbage if isinstance(o, kept))
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert not left, left
