@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ from cmdb.vocabulary import vocabulary
 __all__ = ["GRAPH_CACHE_MODES", "GraphCache", "SqliteStore"]
 
 ROW_CACHE_SIZE = 100_000
-"""The most CI rows, and relationship rows, a store with a graph copy keeps between commits."""
+"""The most CIs, and relationships, a store with a graph copy keeps read between commits."""
 
 KEPT_TYPES = ("service.business",)
 """CI types whose rows the graph copy holds: every blast radius and change risk reports
@@ -250,7 +251,13 @@ _CI_FIELD_ORDER = (
     "last_seen", "stale_since",
 )  # fmt: skip
 if tuple(f.name for f in fields(CI)) != _CI_FIELD_ORDER:
-    raise ImportError("cmdb.model.CI changed its fields: update _row_to_ci and _CI_FIELD_ORDER")
+    raise ImportError("cmdb.model.CI changed its fields: update _row_to_ci, _fresh_ci and _CI_FIELD_ORDER")
+_REL_FIELD_ORDER = (
+    "from_id", "type", "to_id", "source", "scope", "evidence", "confidence", "inferred", "review", "lifecycle_state",
+    "first_seen", "last_seen", "stale_since",
+)  # fmt: skip
+if tuple(f.name for f in fields(Relationship)) != _REL_FIELD_ORDER:
+    raise ImportError("cmdb.model.Relationship changed its fields: update _fresh_rel and _REL_FIELD_ORDER")
 
 
 # Decoding repeats itself across CIs: the same sources and provenance stand in thousands of
@@ -347,40 +354,77 @@ def _row_to_change(row: tuple[Any, ...]) -> ChangeRecord:
 
 Row = tuple[Any, ...]
 Key = TypeVar("Key")
+Item = TypeVar("Item", CI, Relationship)
+
+
+def _fresh_ci(ci: CI) -> CI:
+    """A copy of a kept CI sharing nothing a caller could change: its maps are copied, nested
+    attribute values too (every other field is immutable)."""
+    attributes = dict(ci.attributes)
+    for key, value in attributes.items():
+        if isinstance(value, (dict, list)):
+            attributes[key] = deepcopy(value)
+    return CI(
+        ci.id, ci.type, ci.name, ci.provider, ci.scope, ci.region, ci.environment, ci.owner, ci.cost_centre,
+        ci.business_unit, ci.criticality, ci.lifecycle_state, dict(ci.tags), attributes, ci.aliases, ci.sources,
+        dict(ci.provenance), ci.first_seen, ci.last_seen, ci.stale_since,
+    )  # fmt: skip
+
+
+def _fresh_rel(rel: Relationship) -> Relationship:
+    """A copy of a kept relationship (its fields are all immutable: a new object is enough)."""
+    return Relationship(
+        rel.from_id, rel.type, rel.to_id, rel.source, rel.scope, rel.evidence, rel.confidence, rel.inferred,
+        rel.review, rel.lifecycle_state, rel.first_seen, rel.last_seen, rel.stale_since,
+    )  # fmt: skip
 
 
 class _KeptRows:
-    """Rows read since one commit (``generation``): CIs by id, relationships by (src, type, dst).
+    """What was read since one commit (``generation``): CIs by id, relationships by (src, type, dst).
 
-    Kept as read and decoded on every call, so no caller shares an object another may change.
+    Each is kept as its row, then decoded once it is read a second time (``_read_through``);
+    callers get copies of what is kept decoded (``_fresh_ci``, ``_fresh_rel``), so no caller
+    shares an object another may change. ``copied``: the CI rows the graph copy holds (read
+    from there, not from the file).
     """
 
-    __slots__ = ("cis", "generation", "rels")
+    __slots__ = ("cis", "copied", "generation", "rels")
 
-    def __init__(self, generation: int, cis: dict[str, Row]) -> None:
+    def __init__(self, generation: int, copied: dict[str, Row]) -> None:
         self.generation = generation
-        self.cis = dict(cis)
-        self.rels: dict[tuple[int, str, int], Row] = {}
+        self.copied = copied
+        self.cis: dict[str, CI | Row] = {}
+        self.rels: dict[tuple[int, str, int], Relationship | Row] = {}
 
 
 def _read_through(
-    kept: dict[Key, Row] | None, keys: list[Key], read: Callable[[list[Key]], Iterator[tuple[Key, Row]]]
-) -> Iterator[tuple[Key, Row]]:
-    """The rows of ``keys``: those ``kept``, then ``read(the others)``, which are kept too (up to a bound)."""
+    kept: dict[Key, Item | Row] | None,
+    keys: list[Key],
+    read: Callable[[list[Key]], Iterator[tuple[Key, Row]]],
+    decode: Callable[[Row], Item],
+    fresh: Callable[[Item], Item],
+) -> Iterator[tuple[Key, Item]]:
+    """The items of ``keys``: those ``kept``, then ``read(the others)``, whose rows are kept
+    too (up to a bound). A row is decoded for its first caller; read again, it is kept
+    decoded, and later callers get copies (cheaper than decoding)."""
     if kept is None:
-        yield from read(keys)
+        for key, row in read(keys):
+            yield key, decode(row)
         return
     missing: list[Key] = []
     for key in keys:
-        row = kept.get(key)
-        if row is None:
+        found = kept.get(key)
+        if found is None:
             missing.append(key)
+        elif isinstance(found, tuple):  # read once before: kept decoded from now on
+            decoded = kept[key] = decode(found)
+            yield key, fresh(decoded)
         else:
-            yield key, row
+            yield key, fresh(found)
     for key, row in read(missing):
         if len(kept) < ROW_CACHE_SIZE:
             kept[key] = row
-        yield key, row
+        yield key, decode(row)
 
 
 class _ThreadState(threading.local):
@@ -405,9 +449,9 @@ class SqliteStore:
         been committed since it was read. ``background``: when it is missing or outdated,
         walks query the file while a new copy is read in a background thread;
         ``blocking``: the walk reads the new copy first; ``off``: always query the file.
-        With a copy, CI and relationship rows read by id or key (``get_cis``, paths) are
-        also kept until the next commit (up to ``ROW_CACHE_SIZE``), starting from the rows
-        of ``KEPT_TYPES`` the copy holds."""
+        With a copy, CIs and relationships read by id or key (``get_cis``, paths) are
+        also kept, decoded, until the next commit (up to ``ROW_CACHE_SIZE``; callers get
+        copies), starting from the rows of ``KEPT_TYPES`` the copy holds."""
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self._synchronous = synchronous
@@ -597,14 +641,22 @@ class SqliteStore:
 
     # --- CIs ----------------------------------------------------------------
     def get_cis(self, ids: Sequence[str]) -> dict[str, CI]:
+        kept = self._kept()
+        copied = kept.copied if kept else {}
+
         def read(missing: list[str]) -> Iterator[tuple[str, tuple[Any, ...]]]:
-            for chunk in _chunks(missing):
+            rest: list[str] = []
+            for ci_id in missing:
+                row = copied.get(ci_id)
+                if row is None:
+                    rest.append(ci_id)
+                else:
+                    yield ci_id, row
+            for chunk in _chunks(rest):
                 for row in self._query(f"SELECT {_CI_COLUMNS} FROM cis WHERE id IN ({_marks(len(chunk))})", chunk):
                     yield row[0], row
 
-        kept = self._kept()
-        rows = _read_through(kept.cis if kept else None, list(dict.fromkeys(ids)), read)
-        return {ci_id: _row_to_ci(row) for ci_id, row in rows}
+        return dict(_read_through(kept.cis if kept else None, list(dict.fromkeys(ids)), read, _row_to_ci, _fresh_ci))
 
     def _kept(self) -> _KeptRows | None:
         """The rows read since the last commit, when this store keeps them (see ``__init__``)."""
@@ -876,8 +928,7 @@ class SqliteStore:
                     yield (row[2], row[3], row[4]), row
 
         kept = self._kept()
-        rows = _read_through(kept.rels if kept else None, sorted(set(triples)), read)
-        return {key: _row_to_rel(row) for key, row in rows}
+        return dict(_read_through(kept.rels if kept else None, sorted(set(triples)), read, _row_to_rel, _fresh_rel))
 
     def _walk(
         self,

@@ -219,6 +219,37 @@ def test_rows_read_with_a_copy_are_kept_only_until_the_next_commit(tmp_path: Pat
         assert reader.get_cis(["a"])["a"].owner == "team-c"
 
 
+def test_what_a_store_keeps_each_caller_gets_as_its_own_copy(tmp_path: Path) -> None:
+    """Kept CIs (held by the copy as rows, or read through) and relationships are decoded once
+    and handed out as copies: what one caller changes, nested attributes included, no other sees."""
+    path = tmp_path / "cmdb.db"
+    nested = {"sla": {"hours": [9, 17]}, "tier": "gold"}
+    with SqliteStore(path) as writer, SqliteStore(path, graph_cache="blocking") as reader:
+        put(
+            writer,
+            [
+                ci("svc", "service.business", attributes=nested, provenance={"owner": "file"}, tags={"env": "prod"}),
+                ci("vm", attributes=nested, provenance={"owner": "aws"}),
+            ],
+            [rel("svc", "vm")],
+        )
+        reader.warm_graph_cache()
+        for ci_id in ("svc", "vm"):  # svc: a row the copy holds; vm: read through, then kept
+            for _ in range(2):
+                mine = reader.get_cis([ci_id])[ci_id]
+                mine.attributes["sla"]["hours"].append(23)
+                mine.attributes["tier"] = "changed"
+                mine.provenance["owner"] = "me"
+                mine.tags["env"] = "changed"
+            again = reader.get_cis([ci_id])[ci_id]
+            assert again.attributes == nested and again.provenance["owner"] in ("file", "aws")
+            assert again.tags == ({"env": "prod"} if ci_id == "svc" else {})
+        first = reader.traverse(["vm"], "in")[0].path[0]
+        first.confidence = 0.1
+        again_rel = reader.traverse(["vm"], "in")[0].path[0]
+        assert again_rel.confidence == 1.0 and again_rel.key == ("svc", "DEPENDS_ON", "vm")
+
+
 def test_paths_read_with_a_copy_see_a_relationship_changed_by_another_connection(tmp_path: Path) -> None:
     path = tmp_path / "cmdb.db"
     with SqliteStore(path) as writer, SqliteStore(path, graph_cache="blocking") as reader:
