@@ -38,11 +38,16 @@ from typing import Any
 
 from graphql import (
     GraphQLAbstractType,
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
+    GraphQLLeafType,
     GraphQLList,
+    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     Undefined,
     is_abstract_type,
     is_leaf_type,
@@ -145,34 +150,40 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plans[key] = (field_details_list, plan)
         return plan
 
-    def _compile(self, type_: GraphQLOutputType, field_details_list: FieldDetailsList) -> Complete | None:
+    def _compile(
+        self, type_: GraphQLOutputType, field_details_list: FieldDetailsList, required: bool = False
+    ) -> Complete | None:
+        """The completer of values of ``type_`` (``required``: a null is irregular)."""
         if is_non_null_type(type_):
-            return _non_null(self._compile(type_.of_type, field_details_list))
+            return self._compile(type_.of_type, field_details_list, required=True)
         if is_list_type(type_):
-            return _list(self._compile(type_.of_type, field_details_list))
+            return _list(self._compile(type_.of_type, field_details_list), required)
         if isinstance(type_, CustomGraphQLEnumType):
-            return _enum(type_)
+            return _enum(type_, required)
         if is_leaf_type(type_):
-            return _leaf(type_.coerce_output_value)
+            return _leaf(type_, required)
         if is_abstract_type(type_):
-            return self._abstract(type_, field_details_list)
+            return self._abstract(type_, field_details_list, required)
         if is_object_type(type_):
-            return self._object(type_, field_details_list)
+            return self._object(type_, field_details_list, required)
         return None
 
-    def _object(self, type_: GraphQLObjectType, field_details_list: FieldDetailsList) -> Complete | None:
+    def _object(
+        self, type_: GraphQLObjectType, field_details_list: FieldDetailsList, required: bool = False
+    ) -> Complete | None:
         if any(details.defer_usage is not None for details in field_details_list):
             return None
         grouped, new_defer_usages, _ = self.collect_subfields(type_, field_details_list)
         if new_defer_usages:
             return None
-        entries: list[tuple[str, Callable[[Any], Any] | None, Complete | str]] = []
+        # (response key, getter, completer, the class of values that are their own answer)
+        entries: list[tuple[str, Callable[[Any], Any] | None, Complete | str, type | None]] = []
         for response_key, group in grouped.items():
             if any(d.defer_usage is not None or d.fragment_variable_values is not None for d in group):
                 return None
             name = group[0].node.name.value
             if name == "__typename":
-                entries.append((response_key, None, type_.name))
+                entries.append((response_key, None, type_.name, None))
                 continue
             if name.startswith("__") or any(d.node.arguments for d in group):
                 return None
@@ -185,28 +196,36 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             complete = self._compile(field.type, group)
             if complete is None:
                 return None
-            entries.append((response_key, getter, complete))
+            entries.append((response_key, getter, complete, _as_is(field.type)))
         is_type_of = type_.is_type_of
         plan = tuple(entries)
 
         def complete_object(value: Any, info: ResolveInfo) -> Any:
             if value is None or value is Undefined:
+                if required:
+                    raise _Irregular
                 return None
             if isinstance(value, Exception):
                 raise _Irregular
             if is_type_of is not None and is_type_of(value, info) is not True:
                 raise _Irregular
             completed: dict[str, Any] = {}
-            for response_key, get, complete in plan:
+            for response_key, get, complete, as_is in plan:
                 if get is None:
                     completed[response_key] = complete
                 else:
-                    completed[response_key] = complete(get(value), info)  # type: ignore[operator]
+                    # A string in a String or ID field is its own answer: no call to complete it.
+                    field_value = get(value)
+                    completed[response_key] = (
+                        field_value if field_value.__class__ is as_is else complete(field_value, info)  # type: ignore[operator]
+                    )
             return completed
 
         return complete_object
 
-    def _abstract(self, type_: GraphQLAbstractType, field_details_list: FieldDetailsList) -> Complete | None:
+    def _abstract(
+        self, type_: GraphQLAbstractType, field_details_list: FieldDetailsList, required: bool = False
+    ) -> Complete | None:
         resolve_type = type_.resolve_type
         if resolve_type is None:
             return None
@@ -215,6 +234,8 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         def complete_abstract(value: Any, info: ResolveInfo) -> Any:
             if value is None or value is Undefined:
+                if required:
+                    raise _Irregular
                 return None
             if isinstance(value, Exception):
                 raise _Irregular
@@ -235,25 +256,25 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return complete_abstract
 
 
-def _non_null(inner: Complete | None) -> Complete | None:
-    if inner is None:
-        return None
-
-    def complete_non_null(value: Any, info: ResolveInfo) -> Any:
-        completed = inner(value, info)
-        if completed is None:
-            raise _Irregular
-        return completed
-
-    return complete_non_null
+_AS_IS: dict[GraphQLNamedType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+"""Scalars whose coercion returns a value of this class unchanged (graphql-core's own rules)."""
 
 
-def _list(inner: Complete | None) -> Complete | None:
+def _as_is(type_: GraphQLOutputType) -> type | None:
+    """The class of values that are their own answer in a field of ``type_``, if any."""
+    if is_non_null_type(type_):
+        type_ = type_.of_type
+    return _AS_IS.get(type_) if isinstance(type_, GraphQLNamedType) else None
+
+
+def _list(inner: Complete | None, required: bool) -> Complete | None:
     if inner is None:
         return None
 
     def complete_list(value: Any, info: ResolveInfo) -> Any:
         if value is None or value is Undefined:
+            if required:
+                raise _Irregular
             return None
         if not isinstance(value, (list, tuple)):
             raise _Irregular
@@ -262,9 +283,16 @@ def _list(inner: Complete | None) -> Complete | None:
     return complete_list
 
 
-def _leaf(coerce: Callable[[Any], Any]) -> Complete:
+def _leaf(type_: GraphQLLeafType, required: bool) -> Complete:
+    coerce = type_.coerce_output_value
+    as_is = _as_is(type_)
+
     def complete_leaf(value: Any, info: ResolveInfo) -> Any:
+        if value.__class__ is as_is:
+            return value
         if value is None or value is Undefined:
+            if required:
+                raise _Irregular
             return None
         coerced = coerce(value)
         if coerced is None or coerced is Undefined:
@@ -278,7 +306,7 @@ _ENUM_NAMES: dict[CustomGraphQLEnumType, dict[Enum, str]] = {}
 """Per enum type of a schema: each Python member's GraphQL name (schemas live as long as the process)."""
 
 
-def _enum(type_: CustomGraphQLEnumType) -> Complete:
+def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
     """A strawberry enum's members by dictionary, not by strawberry's scan of every value
     (the same name: the value whose ``value`` equals the member's)."""
     names = _ENUM_NAMES.get(type_)
@@ -291,7 +319,7 @@ def _enum(type_: CustomGraphQLEnumType) -> Complete:
                         names[member] = name
                         break
         _ENUM_NAMES[type_] = names
-    slow = _leaf(type_.coerce_output_value)
+    slow = _leaf(type_, required)
     members = type_.wrapped_cls
 
     def complete_enum(value: Any, info: ResolveInfo) -> Any:

@@ -134,7 +134,10 @@ class Part(Named):
 
 
 def _items(kind: str) -> list[Item]:
-    return [Item(name=f"i{n}", size=n or None, kind=kind if n == 3 else "fine") for n in range(6)]  # type: ignore[call-arg]
+    items = [Item(name=f"i{n}", size=n or None, kind=kind if n == 3 else "fine") for n in range(6)]  # type: ignore[call-arg]
+    if kind in ("number", "flag"):  # not a string in a String field: graphql-core coerces it ("7", "true")
+        items[3].name = 7 if kind == "number" else True  # type: ignore[assignment]
+    return items
 
 
 @strawberry.type
@@ -184,9 +187,11 @@ async def _run(name: str, query: str) -> tuple[Any, list[dict[str, Any]]]:
         '{ items(kind: "raises") { name shout } }',  # a resolver raises on one item
         '{ items(kind: "null") { name parts { label } } }',  # a null in a non-null field, two lists down
         "{ named { __typename name ... on Item { size } ... on Part { label } } }",  # an interface
+        '{ items(kind: "number") { name size } }',  # values coerced as graphql-core coerces them
+        '{ items(kind: "flag") { name } }',
         "{ a: items { n: name } b: items { ...f } } fragment f on Item { shout size }",
     ],
-    ids=["regular", "raises", "null", "interface", "aliases-fragments"],
+    ids=["regular", "raises", "null", "interface", "coerced-number", "coerced-flag", "aliases-fragments"],
 )
 async def test_irregular_data_is_reported_as_graphql_core_reports_it(query: str) -> None:
     plain = await _run("plain", query)
