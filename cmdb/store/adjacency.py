@@ -48,6 +48,8 @@ Reached = dict[int, tuple[int, tuple[int, str, int] | None]]
 """node id -> (depth, edge (src, type, dst) that reached it); starts have no edge."""
 
 _FETCH = 50_000  # rows per fetch while reading the store, between checks for a stop
+TYPE_BITS = 16  # a node's type code fits in the low bits of its place in id order
+TYPE_MASK = (1 << TYPE_BITS) - 1
 
 
 class Stopped(Exception):
@@ -133,10 +135,9 @@ class GraphCopy:
 
     generation: int
     ids: list[str]  # CI id by node id ("" where no CI has that node id)
-    rank: Ints  # by node id: where its CI id comes in id order
+    rank_and_type: Ints  # by node id: (place of its CI id in id order) << TYPE_BITS | its type's index in type_names
     sorted_ids: list[str]  # every CI id, in id order (SQLite's binary collation is code point order)
     by_rank: Ints  # the node id of each of ``sorted_ids``
-    type_of: npt.NDArray[np.int16]  # index into ``type_names`` by node id
     type_names: tuple[str, ...]
     rel_types: tuple[str, ...]  # sorted; an edge's type code is its position here
     inward: Adjacency  # per CI, the edges ending there: who needs it
@@ -175,13 +176,14 @@ class GraphCopy:
                 sorted_ids.append(ci_id)
                 in_id_order.append(nid)
             by_rank = np.frombuffer(in_id_order, dtype=np.int64).copy()
-            rank = np.zeros(size, dtype=np.int64)
-            rank[by_rank] = np.arange(len(by_rank), dtype=np.int64)
+            rank_and_type = np.zeros(size, dtype=np.int64)
+            rank_and_type[by_rank] = np.arange(len(by_rank), dtype=np.int64) << TYPE_BITS
             type_names = tuple(row[0] for row in conn.execute("SELECT DISTINCT type FROM cis INDEXED BY cis_type"))
-            type_of = np.zeros(size, dtype=np.int16)
+            if len(type_names) > TYPE_MASK + 1:
+                raise StoreError(f"the store holds {len(type_names)} CI types, more than a graph copy can tell apart")
             for position, name in enumerate(type_names):
                 nids = np.fromiter(rows("SELECT nid FROM cis INDEXED BY cis_type WHERE type = ?", (name,)), np.int64)
-                type_of[nids] = position
+                rank_and_type[nids] |= position
             rel_types = tuple(sorted(vocabulary().relationship_types))
             # Each edge's type as its code, computed by SQLite: the names are parameters.
             case = "CASE type " + " ".join(f"WHEN ? THEN {n}" for n in range(len(rel_types))) + " ELSE -1 END"
@@ -201,10 +203,9 @@ class GraphCopy:
         copy = cls(
             generation=generation,
             ids=ids,
-            rank=rank,
+            rank_and_type=rank_and_type,
             sorted_ids=sorted_ids,
             by_rank=by_rank,
-            type_of=type_of,
             type_names=type_names,
             rel_types=rel_types,
             inward=Adjacency.from_edges(dst, src, code, size),
@@ -302,10 +303,12 @@ class GraphCopy:
                 found[ci_id] = int(self.by_rank[at])
         return found
 
-    def nearest_first(self, walk: Walk) -> tuple[Ints, Ints]:
-        """The nodes a walk reached and their depths, ordered by depth, then CI id."""
-        order = np.lexsort((self.rank[walk.nodes], walk.depths))
-        return walk.nodes[order], walk.depths[order]
+    def nearest_first(self, walk: Walk) -> tuple[Ints, Ints, Ints]:
+        """The nodes a walk reached, their depths and their type codes (into ``type_names``),
+        ordered by depth, then CI id."""
+        keys = self.rank_and_type[walk.nodes]  # one lookup per node, for the order and the types
+        order = np.lexsort((keys, walk.depths))  # the rank, in the high bits, orders the keys
+        return walk.nodes[order], walk.depths[order], keys[order] & TYPE_MASK
 
     def ids_of(self, nodes: Sequence[int]) -> list[str]:
         """The CI id of each node."""

@@ -956,7 +956,7 @@ class SqliteStore:
         copy = self._current_copy()
         if copy is not None:  # in memory: the walk's columns, ordered by arrays
             walk = copy.walk(sorted(set(copy.find(start_ids).values())), direction, types, max_depth, limit, CHUNK)
-            nodes, levels = copy.nearest_first(walk)
+            nodes, levels, type_codes = copy.nearest_first(walk)
             paths = PathBatch(walk.reached, self._edges)
             return Traversal(
                 None,  # named when first asked: many callers need only some of the ids
@@ -965,7 +965,7 @@ class SqliteStore:
                 paths,
                 nodes.tolist(),
                 nearest_first=True,
-                type_codes=copy.type_of[nodes],
+                type_codes=type_codes,
                 type_names=copy.type_names,
                 label=copy.ids_of,
             )
