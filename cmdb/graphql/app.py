@@ -120,7 +120,7 @@ class CmdbGraphQL(GraphQL[Context, None]):
         result = await super().execute_operation(*args, **kwargs)
         # A whole answer (not a stream, whose later parts still load) needs the loaders no more.
         if isinstance(context, Context) and isinstance(result, (ExecutionResult, list)):
-            context.release()
+            context.loaders.release()
         return result
 
     def encode_json(self, data: object) -> bytes:

@@ -244,10 +244,6 @@ class Context:
             self.threads = shared_threads(self.settings.store_threads)
         self.loaders = Loaders(self.store, self.settings.graphql.dataloader_batch_size, self.threads)
 
-    def release(self) -> None:
-        """The request is answered: let go of what it loaded (see ``Loaders.release``)."""
-        self.loaders.release()
-
     @property
     def actor(self) -> str:
         """The name changes are recorded under (the permission hook has made sure there is one)."""

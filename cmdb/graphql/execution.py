@@ -214,7 +214,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if get is None:
                     completed[response_key] = complete
                 else:
-                    # A string in a String or ID field is its own answer: no call to complete it.
+                    # A str in a String or ID field (a bool in a Boolean one) is its own answer: no call.
                     field_value = get(value)
                     completed[response_key] = (
                         field_value if field_value.__class__ is as_is else complete(field_value, info)  # type: ignore[operator]
