@@ -59,6 +59,8 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from strawberry.types.field import StrawberryField
 
 __all__ = ["PlainListExecutionContext"]
@@ -198,16 +200,30 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             entries.append((response_key, getter, complete, _as_is(field.type)))
         is_type_of = type_.is_type_of
+        definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        origin = definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
         plan = tuple(entries)
+        # Objects met again (a walk's paths share their edges) are answered by what they gave
+        # the first time: plain fields compute the same answer. Kept with the object, so that
+        # its id is not reused while the request lasts.
+        done: dict[int, tuple[Any, dict[str, Any]]] = {}
 
         def complete_object(value: Any, info: ResolveInfo) -> Any:
             if value is None or value is Undefined:
                 if required:
                     raise _Irregular
                 return None
+            again = done.get(id(value))
+            if again is not None and again[0] is value:
+                return again[1]
             if isinstance(value, Exception):
                 raise _Irregular
-            if is_type_of is not None and is_type_of(value, info) is not True:
+            # an instance of the type's own class, not cast to another, is of the type (is_type_of's rule)
+            if (
+                is_type_of is not None
+                and not (value.__class__ is origin and TYPE_CAST_ATTRIBUTE not in value.__dict__)
+                and is_type_of(value, info) is not True
+            ):
                 raise _Irregular
             completed: dict[str, Any] = {}
             for response_key, get, complete, as_is in plan:
@@ -219,6 +235,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     completed[response_key] = (
                         field_value if field_value.__class__ is as_is else complete(field_value, info)  # type: ignore[operator]
                     )
+            done[id(value)] = (value, completed)
             return completed
 
         return complete_object

@@ -237,14 +237,15 @@ def _walk(
     type_filter = tuple(sorted(set(types))) if types else None
     for name in type_filter or ():
         vocabulary().relationship_type(name)
-    known = view.known_ids(start_ids)
+    walked, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
+    # the walk may say which starts it found (walking from an unknown one reaches nothing)
+    known = walked.found_starts if walked.found_starts is not None else view.known_ids(start_ids)
     missing = [i for i in start_ids if i not in known]
     if missing:
         when = f" at {as_of.isoformat()}" if as_of else ""
         raise NotFound(
             f"no CI with id {missing[0]!r}{when}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    walked, truncated = view.traverse(start_ids, direction, type_filter, max_depth, limit)
     walked = walked.nearest_first()
     # positions in ``walked`` of the business services, when the walk told each CI's type
     services_at = walked.positions_of_type(BUSINESS_SERVICE)

@@ -208,7 +208,9 @@ class Traversal(Sequence[Hit]):
     one per CI) into ``type_names``; the names are listed when first read.
     A backend that names its nodes cheaply may give ``ids=None`` and
     ``label`` (the CI id of each of a list of nodes): the ids are then listed
-    when first read, and a hit names only its own node.
+    when first read, and a hit names only its own node. ``found_starts``: the
+    start ids the walk found in the graph, when the backend tells (None: it
+    does not; unknown starts are walked from as if they had no edges).
     """
 
     __slots__ = (
@@ -222,6 +224,7 @@ class Traversal(Sequence[Hit]):
         "_type_names",
         "_types",
         "depths",
+        "found_starts",
     )
 
     def __init__(
@@ -236,6 +239,7 @@ class Traversal(Sequence[Hit]):
         type_codes: npt.NDArray[np.integer[Any]] | None = None,
         type_names: Sequence[str] = (),
         label: Callable[[list[Any]], list[str]] | None = None,
+        found_starts: frozenset[str] | None = None,
     ) -> None:
         if ids is None and (nodes is None or label is None):
             raise ValueError("a Traversal without ids needs its nodes and a label for them")
@@ -249,6 +253,7 @@ class Traversal(Sequence[Hit]):
         self._nodes = nodes
         self._hits: list[Hit] | None = None
         self._nearest_first = nearest_first  # already ordered by depth, then id
+        self.found_starts = found_starts
 
     @classmethod
     def of(cls, hits: Sequence[Hit]) -> Traversal:
@@ -325,6 +330,7 @@ class Traversal(Sequence[Hit]):
             type_codes=codes[positions if isinstance(positions, slice) else list(positions)] if codes is not None else None,
             type_names=self._type_names,
             label=self._label,
+            found_starts=self.found_starts,
         )
         if self._hits is not None:
             picked._hits = take(self._hits)

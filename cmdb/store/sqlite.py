@@ -15,7 +15,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from copy import deepcopy
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -360,15 +359,28 @@ Item = TypeVar("Item", CI, Relationship)
 def _fresh_ci(ci: CI) -> CI:
     """A copy of a kept CI sharing nothing a caller could change: its maps are copied, nested
     attribute values too (every other field is immutable)."""
-    attributes = dict(ci.attributes)
-    for key, value in attributes.items():
-        if isinstance(value, (dict, list)):
-            attributes[key] = deepcopy(value)
+    attributes = ci.attributes
+    for value in attributes.values():
+        if value.__class__ is dict or value.__class__ is list:
+            attributes = {key: _copy_json(value) for key, value in attributes.items()}
+            break
+    else:
+        attributes = attributes.copy()
     return CI(
         ci.id, ci.type, ci.name, ci.provider, ci.scope, ci.region, ci.environment, ci.owner, ci.cost_centre,
-        ci.business_unit, ci.criticality, ci.lifecycle_state, dict(ci.tags), attributes, ci.aliases, ci.sources,
-        dict(ci.provenance), ci.first_seen, ci.last_seen, ci.stale_since,
+        ci.business_unit, ci.criticality, ci.lifecycle_state, ci.tags.copy(), attributes, ci.aliases, ci.sources,
+        ci.provenance.copy(), ci.first_seen, ci.last_seen, ci.stale_since,
     )  # fmt: skip
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of a decoded JSON value: its objects and arrays new, its scalars (immutable) shared.
+    (``copy.deepcopy`` does the same for any object, at several times the cost.)"""
+    if value.__class__ is dict:
+        return {key: _copy_json(item) for key, item in value.items()}
+    if value.__class__ is list:
+        return [_copy_json(item) for item in value]
+    return value
 
 
 def _fresh_rel(rel: Relationship) -> Relationship:
@@ -955,7 +967,8 @@ class SqliteStore:
     ) -> Traversal:
         copy = self._current_copy()
         if copy is not None:  # in memory: the walk's columns, ordered by arrays
-            walk = copy.walk(sorted(set(copy.find(start_ids).values())), direction, types, max_depth, limit, CHUNK)
+            starts = copy.find(start_ids)
+            walk = copy.walk(sorted(set(starts.values())), direction, types, max_depth, limit, CHUNK)
             nodes, levels, type_codes = copy.nearest_first(walk)
             paths = PathBatch(walk.reached, self._edges)
             return Traversal(
@@ -968,12 +981,15 @@ class SqliteStore:
                 type_codes=type_codes,
                 type_names=copy.type_names,
                 label=copy.ids_of,
+                found_starts=frozenset(starts),
             )
-        reached = self._bfs(sorted(set(self._nids(start_ids).values())), direction, types, max_depth, limit)
+        starts = self._nids(start_ids)
+        reached = self._bfs(sorted(set(starts.values())), direction, types, max_depth, limit)
         found = [nid for nid, (_, edge) in reached.items() if edge is not None]
         ids, ci_types = self._labels(found)
         depths = [reached[nid][0] for nid in found]
-        return Traversal(ids, depths, ci_types, PathBatch(lambda: reached, self._edges), found).nearest_first()
+        paths = PathBatch(lambda: reached, self._edges)
+        return Traversal(ids, depths, ci_types, paths, found, found_starts=frozenset(starts)).nearest_first()
 
     def _labels(self, nids: Sequence[int]) -> tuple[list[str], list[str]]:
         """The CI id and the CI type of each node id."""

@@ -183,6 +183,19 @@ def test_a_walk_comes_as_columns_nearest_first_then_by_id(tmp_path: Path) -> Non
             assert walk.hits_at([1]) == [walk[1]]
 
 
+def test_a_walk_says_which_of_its_starts_the_store_holds(tmp_path: Path) -> None:
+    """So a caller need not look the starts up again; slices and orderings keep the answer."""
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as sql, SqliteStore(path, graph_cache="blocking") as memory:
+        put(sql, [ci("a"), ci("b"), ci("c")], [rel("b", "a"), rel("c", "b")])
+        for store in (sql, memory):
+            walk = store.traverse(["a", "nowhere", "c"], "in")
+            assert walk.found_starts == frozenset({"a", "c"})
+            assert walk.ids == ["b"] and walk[:0].found_starts == walk.nearest_first().found_starts == {"a", "c"}
+            assert store.traverse(["nowhere"], "out").found_starts == frozenset()
+        assert Traversal(["x"], [1]).found_starts is None  # a backend that does not tell
+
+
 def test_a_walk_given_a_label_names_only_the_cis_read() -> None:
     """A backend may hand over nodes and a way to name them: a hit names its own node
     only, a slice stays unnamed, and the whole list of ids is made once, when first read."""
