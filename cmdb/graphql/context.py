@@ -126,7 +126,7 @@ class Loaders:
                 loader.batch = None  # the last batch's futures hold what they loaded
 
     async def _load_cis(self, ids: list[str]) -> list[CI | None]:
-        found = await self._run(self.store.get_cis, ids)
+        found = await self._run(partial(self.store.get_cis, shared=True), ids)  # resolvers only read CIs
         return [found.get(ci_id) for ci_id in ids]
 
     async def _load_relationships(self, keys: list[tuple[str, bool]]) -> list[list[Relationship]]:
@@ -158,7 +158,7 @@ class Loaders:
                 if key.paths:
                     for hit in hits:
                         hit.path  # noqa: B018 - a lazy path loads here, off the event loop
-            cis = self.store.get_cis(list(dict.fromkeys(hit.ci_id for hits in walks for hit in hits)))
+            cis = self.store.get_cis(list(dict.fromkeys(hit.ci_id for hits in walks for hit in hits)), shared=True)
             return [Walk(hits, cis) for hits in walks]
 
         return await self._run(load)

@@ -443,7 +443,14 @@ class Store(Protocol):
         ...
 
     # --- CIs ----------------------------------------------------------------
-    def get_cis(self, ids: Sequence[str]) -> dict[str, CI]: ...
+    def get_cis(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, CI]:
+        """The CIs among ``ids`` that the store holds, by id.
+
+        ``shared``: the caller only reads what it gets and never changes it (nor hands it
+        to code that might), so the backend may hand out objects it keeps for other such
+        callers instead of copies of them.
+        """
+        ...
 
     def list_cis(self, filter: CIFilter, first: int = 100, after: str | None = None) -> Page[CI]: ...
 

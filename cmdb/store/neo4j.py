@@ -597,8 +597,8 @@ class Neo4jStore:
             tx.run(_cypher(query), params).consume()
 
     # --- CIs ----------------------------------------------------------------------
-    def get_cis(self, ids: Sequence[str]) -> dict[str, CI]:
-        found: dict[str, CI] = {}
+    def get_cis(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, CI]:
+        found: dict[str, CI] = {}  # every read decodes its own objects: nothing to share
         for chunk in _chunks(list(dict.fromkeys(ids))):
             for row in self._read(_CI_GET, {"ids": list(chunk)}):
                 ci = _to_ci(row["p"])

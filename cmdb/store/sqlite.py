@@ -396,7 +396,7 @@ class _KeptRows:
 
     Each is kept as its row, then decoded once it is read a second time (``_read_through``);
     callers get copies of what is kept decoded (``_fresh_ci``, ``_fresh_rel``), so no caller
-    shares an object another may change. ``copied``: the CI rows the graph copy holds (read
+    shares an object another may change, except callers that say they only read (``shared``). ``copied``: the CI rows the graph copy holds (read
     from there, not from the file).
     """
 
@@ -415,10 +415,13 @@ def _read_through(
     read: Callable[[list[Key]], Iterator[tuple[Key, Row]]],
     decode: Callable[[Row], Item],
     fresh: Callable[[Item], Item],
+    shared: bool = False,
 ) -> Iterator[tuple[Key, Item]]:
     """The items of ``keys``: those ``kept``, then ``read(the others)``, whose rows are kept
     too (up to a bound). A row is decoded for its first caller; read again, it is kept
-    decoded, and later callers get copies (cheaper than decoding)."""
+    decoded, and later callers get copies (cheaper than decoding). A ``shared`` caller (one
+    that never changes what it gets) is handed what is kept decoded itself, and what it
+    decodes is kept decoded at once."""
     if kept is None:
         for key, row in read(keys):
             yield key, decode(row)
@@ -430,13 +433,14 @@ def _read_through(
             missing.append(key)
         elif isinstance(found, tuple):  # read once before: kept decoded from now on
             decoded = kept[key] = decode(found)
-            yield key, fresh(decoded)
+            yield key, decoded if shared else fresh(decoded)
         else:
-            yield key, fresh(found)
+            yield key, found if shared else fresh(found)
     for key, row in read(missing):
+        item = decode(row)
         if len(kept) < ROW_CACHE_SIZE:
-            kept[key] = row
-        yield key, decode(row)
+            kept[key] = item if shared else row
+        yield key, item
 
 
 class _ThreadState(threading.local):
@@ -652,7 +656,7 @@ class SqliteStore:
         self._conn().executemany(sql, rows)
 
     # --- CIs ----------------------------------------------------------------
-    def get_cis(self, ids: Sequence[str]) -> dict[str, CI]:
+    def get_cis(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, CI]:
         kept = self._kept()
         copied = kept.copied if kept else {}
 
@@ -668,7 +672,8 @@ class SqliteStore:
                 for row in self._query(f"SELECT {_CI_COLUMNS} FROM cis WHERE id IN ({_marks(len(chunk))})", chunk):
                     yield row[0], row
 
-        return dict(_read_through(kept.cis if kept else None, list(dict.fromkeys(ids)), read, _row_to_ci, _fresh_ci))
+        unique = list(dict.fromkeys(ids))
+        return dict(_read_through(kept.cis if kept else None, unique, read, _row_to_ci, _fresh_ci, shared))
 
     def _kept(self) -> _KeptRows | None:
         """The rows read since the last commit, when this store keeps them (see ``__init__``)."""

@@ -263,6 +263,23 @@ def test_what_a_store_keeps_each_caller_gets_as_its_own_copy(tmp_path: Path) -> 
         assert again_rel.confidence == 1.0 and again_rel.key == ("svc", "DEPENDS_ON", "vm")
 
 
+def test_callers_that_only_read_share_what_the_store_keeps_and_others_still_get_copies(tmp_path: Path) -> None:
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as writer, SqliteStore(path, graph_cache="blocking") as reader:
+        put(writer, [ci("svc", "service.business", attributes={"sla": [9, 17]}), ci("vm")], [rel("svc", "vm")])
+        reader.warm_graph_cache()
+        for ci_id in ("svc", "vm", "svc", "vm"):  # first reads decode, later ones find them kept
+            shared = reader.get_cis([ci_id], shared=True)[ci_id]
+            assert reader.get_cis([ci_id], shared=True)[ci_id] is shared  # one object, decoded once
+            own = reader.get_cis([ci_id])[ci_id]
+            assert own == shared and own is not shared and own.attributes is not shared.attributes
+            own.attributes["sla"] = "mine"
+            assert reader.get_cis([ci_id], shared=True)[ci_id].attributes == shared.attributes != "mine"
+        put(writer, [ci("vm", name="renamed")], [])  # a commit: what was kept is read again
+        assert reader.get_cis(["vm"], shared=True)["vm"].name == "renamed"
+        assert writer.get_cis(["svc", "nowhere"], shared=True).keys() == {"svc"}  # no copy of the graph: same answers
+
+
 def test_paths_read_with_a_copy_see_a_relationship_changed_by_another_connection(tmp_path: Path) -> None:
     path = tmp_path / "cmdb.db"
     with SqliteStore(path) as writer, SqliteStore(path, graph_cache="blocking") as reader:
