@@ -79,9 +79,12 @@ class Adjacency:
         """Positions of every edge of ``nodes``, in node order, and how many each node has."""
         first = self.start[nodes]
         counts = self.start[nodes + 1] - first
-        ends = np.cumsum(counts)
+        if len(nodes) == 1:  # one run (a walk's first step from one CI)
+            return np.arange(first[0], first[0] + counts[0], dtype=np.int64), counts
+        ends = counts.cumsum()
         # position k of the run of node i is first[i] + k: one arange shifted per run
-        positions = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(first - ends + counts, counts)
+        # (array methods, not numpy's functions: these small arrays would pay more for the wrappers)
+        positions = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + (first - ends + counts).repeat(counts)
         return positions, counts
 
 
@@ -262,7 +265,7 @@ class GraphCopy:
                         keep = ~seen[there]
                         if allowed is not None:
                             keep &= allowed[adjacency.type_code[positions]]
-                        picked = np.flatnonzero(keep)
+                        picked = keep.nonzero()[0]
                         candidates = there[picked]
                         # One edge per new CI, its first in walking order: each candidate claims its
                         # CI back to front, so the first claim is the one left (numpy assigns repeated
@@ -272,19 +275,20 @@ class GraphCopy:
                         firsts = claim[candidates] == order
                         picked, new = picked[firsts], candidates[firsts]
                         cut = limit - found
-                        if goal is not None and (at := np.flatnonzero(new == goal)).size:
+                        if goal is not None and (at := (new == goal).nonzero()[0]).size:
                             cut = min(cut, int(at[0]) + 1)
                         done = len(picked) >= cut
                         picked, new = picked[:cut], new[:cut]
                         seen[new] = True
                         grown.append(new)
                         found += len(new)
-                        here = np.repeat(part, counts)[picked]
+                        here = part.repeat(counts)[picked]
                         src, dst = (new, here) if inward else (here, new)
                         parts.append((new, depth, src, adjacency.type_code[positions[picked]], dst))
                         if done:
                             return Walk.of(parts, self.rel_types, start)
-                frontier = np.sort(np.concatenate(grown)) if grown else frontier[:0]
+                frontier = np.concatenate(grown) if grown else frontier[:0]
+                frontier.sort()
                 if not len(frontier):
                     break
             return Walk.of(parts, self.rel_types, start)

@@ -284,7 +284,7 @@ class Traversal(Sequence[Hit]):
         if self._type_codes is not None:
             if type_name not in self._type_names:
                 return []
-            positions: list[int] = np.flatnonzero(self._type_codes == self._type_names.index(type_name)).tolist()
+            positions: list[int] = (self._type_codes == self._type_names.index(type_name)).nonzero()[0].tolist()
             return positions
         if self._types is None:
             return None
