@@ -179,6 +179,8 @@ class PageInfo:
 
 _RELATIONSHIP_TYPES = {member.value: member for member in RelationshipType}
 _IMPACTS: dict[str, Impact] = {str(member.value): member for member in Impact}  # values are the strings
+# each relationship type's impact (the vocabulary is loaded once per process, like the enums above)
+_IMPACT_OF = {name: _IMPACTS[kind.impact] for name, kind in vocabulary().relationship_types.items()}
 _REVIEWS = {member.value: member for member in Review}
 _STATES = {member.value: member for member in LifecycleState}
 _CRITICALITIES = {member.value: member for member in Criticality}
@@ -253,7 +255,7 @@ def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datet
         seen_from=seen_from,
         as_of=as_of,
         type=_RELATIONSHIP_TYPES[rel.type],
-        impact=_IMPACTS[vocabulary().relationship_type(rel.type).impact],
+        impact=_IMPACT_OF[rel.type],
         direction=Direction.IN if seen_from is not None and seen_from == rel.to_id else Direction.OUT,
         from_id=strawberry.ID(rel.from_id),
         to_id=strawberry.ID(rel.to_id),
@@ -280,16 +282,18 @@ class Reached:
     way: strawberry.Private[model.Direction]
     as_of: strawberry.Private[datetime | None]
     # The walk's edges as GraphQL objects, shared by its hits: paths overlap near the start.
-    edges: strawberry.Private[dict[model.RelKey, Relationship]]
+    # By the id of each stored edge: a walk's paths share one object per edge, and the hits
+    # hold those objects for as long as this request lasts.
+    edges: strawberry.Private[dict[int, Relationship]]
 
     @strawberry.field(description="edges from the start CI to this one, in walking order")
     def path(self) -> list[Relationship]:
         edges = self.edges
         path: list[Relationship] = []
         for rel in self.hit.path:
-            node = edges.get(rel.key)
+            node = edges.get(id(rel))
             if node is None:
-                node = edges[rel.key] = rel_node(rel, None, self.as_of)
+                node = edges[id(rel)] = rel_node(rel, None, self.as_of)
             path.append(node)
         return path
 
@@ -392,7 +396,7 @@ class CI:
         )
         walk = await info.context.walk(key, self.as_of)
         found, as_of = walk.cis, self.as_of
-        edges: dict[model.RelKey, Relationship] = {}
+        edges: dict[int, Relationship] = {}
         return [
             Reached(ci=ci_node(found[hit.ci_id], as_of), depth=hit.depth, hit=hit, way=way, as_of=as_of, edges=edges)
             for hit in walk.hits
