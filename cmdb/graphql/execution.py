@@ -7,7 +7,7 @@ costs about 5 µs a field; a walk of 100 CIs with the path to each is ~1,500
 fields, and that general machinery was most of such a request's CPU.
 
 ``PlainListExecutionContext`` keeps graphql-core for everything, except when a
-list's items select only *plain* fields, all the way down:
+list's items (or a single object) select only *plain* fields, all the way down:
 
 - fields without a resolver (strawberry reads the attribute), and sync
   resolvers that take nothing but ``self`` (``Reached.path``, ``CI.tags``);
@@ -15,7 +15,7 @@ list's items select only *plain* fields, all the way down:
   no field extensions, no ``info``;
 - leaves (scalars and enums), lists, objects and interfaces of such fields.
 
-Such a list is completed by a plan compiled once per request and field (per
+Such a list (or object) is completed by a plan compiled once per request and field (per
 runtime type for interfaces) from graphql-core's own field collection, so
 fragments, ``@skip``/``@include``, aliases and ``__typename`` mean what they
 always mean. Values are coerced by the types' own ``coerce_output_value``,
@@ -133,6 +133,25 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 except Exception as exc:  # noqa: BLE001 - graphql-core completes it again below and reports it
                     log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: ResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        # A single object (a lookup's CI) whose selections are plain, by the same plans.
+        if self._enabled:
+            complete = self._plan(return_type, field_details_list)
+            if complete is not None:
+                try:
+                    return complete(result, info)
+                except Exception as exc:  # noqa: BLE001 - graphql-core completes it again below and reports it
+                    log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
+        return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
         # The plans refer to this context (a cycle only the garbage collector would free, and
