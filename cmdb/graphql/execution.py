@@ -32,9 +32,12 @@ from __future__ import annotations
 
 import logging
 import operator
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from graphql import (
     GraphQLAbstractType,
@@ -47,6 +50,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLSchema,
     GraphQLString,
     Undefined,
     is_abstract_type,
@@ -56,6 +60,7 @@ from graphql import (
     is_object_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
+from graphql.language import FragmentSpreadNode, Node, OperationDefinitionNode, VariableNode
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
@@ -68,8 +73,26 @@ __all__ = ["PlainListExecutionContext"]
 log = logging.getLogger(__name__)
 
 ResolveInfo = GraphQLResolveInfo[Any]
-Complete = Callable[[Any, ResolveInfo], Any]
+Memo = dict[tuple[int, int], tuple[Any, dict[str, Any]]]
+"""What each object met so far in one completion gave, by (its plan, its id)."""
+Complete = Callable[[Any, ResolveInfo, Memo], Any]
 """Completes one value of a plan's type; raises ``_Irregular`` to hand the list back."""
+
+PLANNED_OPERATIONS = 256
+"""Operations per schema whose plans are kept across requests (as many as documents parsed)."""
+
+
+@dataclass(slots=True)
+class _Book:
+    """The plans of one operation, kept across requests: field collection only reads the
+    document (when no directive's argument is a variable), so neither do the plans."""
+
+    operation: OperationDefinitionNode
+    fragments: list[Any]  # with the operation, keeps alive the nodes whose ids key the plans
+    plans: dict[tuple[int, tuple[int, ...]], Complete | None] = field(default_factory=dict)
+
+
+_BOOKS: WeakKeyDictionary[GraphQLSchema, OrderedDict[int, _Book]] = WeakKeyDictionary()
 
 
 class _Irregular(Exception):
@@ -111,6 +134,25 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plans: dict[tuple[int, int], tuple[FieldDetailsList, Complete | None]] = {}
         manager = self.middleware_manager
         self._enabled = manager is None or not manager.middlewares
+        self._book = self._shared_book() if self._enabled else None
+
+    def _shared_book(self) -> _Book | None:
+        """The plans this operation shares with earlier requests (None: they depend on variables)."""
+        books = _BOOKS.get(self.schema)
+        if books is None:
+            books = _BOOKS[self.schema] = OrderedDict()
+        operation = self.operation
+        book = books.get(id(operation))
+        if book is not None and book.operation is operation:
+            books.move_to_end(id(operation))
+            return book
+        fragments = [details.definition for details in self.fragments.values()]
+        if _varies([operation, *fragments]):
+            return None
+        book = books[id(operation)] = _Book(operation, fragments)
+        if len(books) > PLANNED_OPERATIONS:
+            books.popitem(last=False)
+        return book
 
     def complete_list_value(
         self,
@@ -129,7 +171,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             complete = self._plan(return_type, field_details_list)
             if complete is not None:
                 try:
-                    return complete(result, info)
+                    return complete(result, info, {})
                 except Exception as exc:  # noqa: BLE001 - graphql-core completes it again below and reports it
                     log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
@@ -148,20 +190,26 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             complete = self._plan(return_type, field_details_list)
             if complete is not None:
                 try:
-                    return complete(result, info)
+                    return complete(result, info, {})
                 except Exception as exc:  # noqa: BLE001 - graphql-core completes it again below and reports it
                     log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
         return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
-        # The plans refer to this context (a cycle only the garbage collector would free, and
-        # with it the request's context and all it loaded); a plan asked for again is rebuilt.
+        # The request's own plans keep its field groups: let them go with the request.
         self._plans.clear()
         return super().build_response(data)
 
     # --- compiling plans ----------------------------------------------------------
 
     def _plan(self, type_: GraphQLOutputType, field_details_list: FieldDetailsList) -> Complete | None:
+        book = self._book
+        if book is not None:
+            shared_key = (id(type_), tuple([id(details.node) for details in field_details_list]))
+            if shared_key in book.plans:
+                return book.plans[shared_key]
+            shared = book.plans[shared_key] = self._compile(type_, field_details_list)
+            return shared
         key = (id(type_), id(field_details_list))
         cached = self._plans.get(key)
         if cached is not None:
@@ -222,17 +270,18 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
         origin = definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
         plan = tuple(entries)
-        # Objects met again (a walk's paths share their edges) are answered by what they gave
-        # the first time: plain fields compute the same answer. Kept with the object, so that
-        # its id is not reused while the request lasts.
-        done: dict[int, tuple[Any, dict[str, Any]]] = {}
+        me = id(plan)
 
-        def complete_object(value: Any, info: ResolveInfo) -> Any:
+        def complete_object(value: Any, info: ResolveInfo, memo: Memo) -> Any:
             if value is None or value is Undefined:
                 if required:
                     raise _Irregular
                 return None
-            again = done.get(id(value))
+            # An object met again (a walk's paths share their edges) is answered by what it gave
+            # the first time: plain fields compute the same answer. The memo keeps the object,
+            # so that its id is not reused while the completion lasts.
+            key = (me, id(value))
+            again = memo.get(key)
             if again is not None and again[0] is value:
                 return again[1]
             if isinstance(value, Exception):
@@ -252,9 +301,9 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     # A str in a String or ID field (a bool in a Boolean one) is its own answer: no call.
                     field_value = get(value)
                     completed[response_key] = (
-                        field_value if field_value.__class__ is as_is else complete(field_value, info)  # type: ignore[operator]
+                        field_value if field_value.__class__ is as_is else complete(field_value, info, memo)  # type: ignore[operator]
                     )
-            done[id(value)] = (value, completed)
+            memo[key] = (value, completed)
             return completed
 
         return complete_object
@@ -265,10 +314,12 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         resolve_type = type_.resolve_type
         if resolve_type is None:
             return None
-        by_name: dict[str, Complete | None] = {}
-        schema = self.schema
+        # every object type a value may turn out to be, compiled now: a plan refers to no request
+        by_name = {
+            runtime.name: self._plan(runtime, field_details_list) for runtime in self.schema.get_possible_types(type_)
+        }
 
-        def complete_abstract(value: Any, info: ResolveInfo) -> Any:
+        def complete_abstract(value: Any, info: ResolveInfo, memo: Memo) -> Any:
             if value is None or value is Undefined:
                 if required:
                     raise _Irregular
@@ -276,20 +327,29 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if isinstance(value, Exception):
                 raise _Irregular
             name = resolve_type(value, info, type_)
-            if not isinstance(name, str):
-                raise _Irregular
-            if name not in by_name:
-                runtime = schema.get_type(name)
-                plain = None
-                if isinstance(runtime, GraphQLObjectType) and schema.is_sub_type(type_, runtime):
-                    plain = self._plan(runtime, field_details_list)
-                by_name[name] = plain
-            complete = by_name[name]
+            complete = by_name.get(name) if isinstance(name, str) else None
             if complete is None:
                 raise _Irregular
-            return complete(value, info)
+            return complete(value, info, memo)
 
         return complete_abstract
+
+
+def _varies(nodes: list[Node]) -> bool:
+    """Whether the fields collected below ``nodes`` may depend on variables: a directive
+    with a variable argument (``@include(if: $yes)``) or a fragment given arguments."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        for directive in getattr(node, "directives", None) or ():
+            if any(isinstance(argument.value, VariableNode) for argument in directive.arguments):
+                return True
+        if isinstance(node, FragmentSpreadNode) and getattr(node, "arguments", None):
+            return True
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return False
 
 
 _AS_IS: dict[GraphQLNamedType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
@@ -307,14 +367,14 @@ def _list(inner: Complete | None, required: bool) -> Complete | None:
     if inner is None:
         return None
 
-    def complete_list(value: Any, info: ResolveInfo) -> Any:
+    def complete_list(value: Any, info: ResolveInfo, memo: Memo) -> Any:
         if value is None or value is Undefined:
             if required:
                 raise _Irregular
             return None
         if not isinstance(value, (list, tuple)):
             raise _Irregular
-        return [inner(item, info) for item in value]
+        return [inner(item, info, memo) for item in value]
 
     return complete_list
 
@@ -323,7 +383,7 @@ def _leaf(type_: GraphQLLeafType, required: bool) -> Complete:
     coerce = type_.coerce_output_value
     as_is = _as_is(type_)
 
-    def complete_leaf(value: Any, info: ResolveInfo) -> Any:
+    def complete_leaf(value: Any, info: ResolveInfo, memo: Memo) -> Any:
         if value.__class__ is as_is:
             return value
         if value is None or value is Undefined:
@@ -358,11 +418,11 @@ def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
     slow = _leaf(type_, required)
     members = type_.wrapped_cls
 
-    def complete_enum(value: Any, info: ResolveInfo) -> Any:
+    def complete_enum(value: Any, info: ResolveInfo, memo: Memo) -> Any:
         if value.__class__ is members:
             name = names.get(value)
             if name is not None:
                 return name
-        return slow(value, info)
+        return slow(value, info, memo)
 
     return complete_enum

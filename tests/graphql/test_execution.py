@@ -11,7 +11,8 @@ import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from cmdb.graphql.execution import PlainListExecutionContext
-from cmdb.graphql.settings import ResponseCacheSettings
+from cmdb.graphql.limits import Document
+from cmdb.graphql.settings import Limits, ResponseCacheSettings
 from cmdb.store import SqliteStore
 
 from .conftest import Api, _api, api_settings
@@ -161,13 +162,18 @@ class Query:
 
 
 class CountingPlainLists(PlainListExecutionContext):
-    """Counts the fields graphql-core executes itself."""
+    """Counts the fields graphql-core executes itself, and the plans compiled."""
 
     executed = 0
+    compiled = 0
 
     def execute_field(self, *args: Any, **kwargs: Any) -> Any:
         type(self).executed += 1
         return super().execute_field(*args, **kwargs)
+
+    def _compile(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).compiled += 1
+        return super()._compile(*args, **kwargs)
 
 
 class CountingGeneral(StrawberryGraphQLCoreExecutionContext):
@@ -178,14 +184,21 @@ class CountingGeneral(StrawberryGraphQLCoreExecutionContext):
         return super().execute_field(*args, **kwargs)
 
 
-SMALL = {
-    "plain": strawberry.Schema(Query, types=[Item, Part], execution_context_class=CountingPlainLists),
-    "general": strawberry.Schema(Query, types=[Item, Part], execution_context_class=CountingGeneral),
+SMALL = {  # documents parsed once, as in the app (cmdb.graphql.limits.Document)
+    "plain": strawberry.Schema(
+        Query,
+        types=[Item, Part],
+        execution_context_class=CountingPlainLists,
+        extensions=[lambda: Document(Limits(), ())],
+    ),
+    "general": strawberry.Schema(
+        Query, types=[Item, Part], execution_context_class=CountingGeneral, extensions=[lambda: Document(Limits(), ())]
+    ),
 }
 
 
-async def _run(name: str, query: str) -> tuple[Any, list[dict[str, Any]]]:
-    result = await SMALL[name].execute(query)
+async def _run(name: str, query: str, variables: dict[str, Any] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    result = await SMALL[name].execute(query, variable_values=variables)
     return result.data, [dict(error.formatted) for error in result.errors or []]
 
 
@@ -237,6 +250,33 @@ async def test_a_plain_list_is_completed_without_executing_its_fields_one_by_one
     assert (CountingPlainLists.executed, CountingGeneral.executed) == (1, 1 + 3 + 2)
 
 
+async def test_plans_are_compiled_once_per_operation_unless_variables_choose_the_fields() -> None:
+    query = "query($k: String!) { items(kind: $k) { name parts { label } } named { name } }"
+    CountingPlainLists.compiled = 0
+    # The same operation, other variables: the same plans ("null" hands the list back to
+    # graphql-core, whose single objects are planned too: compiled the first time only).
+    for turn, kind in enumerate(("fine", "null", "fine", "null")):
+        assert await _run("plain", query, {"k": kind}) == await _run("general", query, {"k": kind})
+        assert (CountingPlainLists.compiled > 0) == (turn < 2)
+        CountingPlainLists.compiled = 0
+    chosen = "query($yes: Boolean!) { items { name size @include(if: $yes) parts @skip(if: $yes) { label } } }"
+    for yes in (True, False, True):  # the fields depend on the variables: compiled per request
+        assert await _run("plain", chosen, {"yes": yes}) == await _run("general", chosen, {"yes": yes})
+        assert CountingPlainLists.compiled > 0
+        CountingPlainLists.compiled = 0
+
+
+async def test_a_shared_plan_answers_each_request_with_its_own_data(
+    apis: tuple[Api, Api], demo_store: SqliteStore
+) -> None:
+    plain, general = apis
+    start = _start(demo_store)
+    others = [r.ci_id for r in demo_store.traverse([start], "in", max_depth=1)][:2]
+    for ci_id in [start, *others, start]:
+        fast, slow = await plain.post(WALK, {"id": ci_id}), await general.post(WALK, {"id": ci_id})
+        assert fast.content == slow.content and ci_id in fast.text
+
+
 async def test_the_cmdb_schema_completes_a_walk_by_plan(demo_store: SqliteStore) -> None:
     """Nothing in the schema (an extension with a resolve hook, a field extension) turns plans off."""
     from cmdb.graphql.auth import Principal, Role
@@ -244,7 +284,6 @@ async def test_the_cmdb_schema_completes_a_walk_by_plan(demo_store: SqliteStore)
     from cmdb.graphql.limits import extensions
     from cmdb.graphql.schema import CmdbSchema, Mutation
     from cmdb.graphql.schema import Query as CmdbQuery
-    from cmdb.graphql.settings import Limits
     from cmdb.graphql.types import CI_TYPES
     from cmdb.sync import SyncEngine
 
