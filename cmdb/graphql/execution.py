@@ -15,8 +15,10 @@ list's items (or a single object) select only *plain* fields, all the way down:
   no field extensions, no ``info``;
 - leaves (scalars and enums), lists, objects and interfaces of such fields.
 
-Such a list (or object) is completed by a plan compiled once per request and field (per
-runtime type for interfaces) from graphql-core's own field collection, so
+Such a list (or object) is completed by a plan compiled once per operation and field
+(per runtime type for interfaces) and kept across requests, or once per request when
+a directive's argument is a variable (``@include(if: $yes)``: then the fields depend
+on the variables). Plans come from graphql-core's own field collection, so
 fragments, ``@skip``/``@include``, aliases and ``__typename`` mean what they
 always mean. Values are coerced by the types' own ``coerce_output_value``,
 runtime types come from the interface's own ``resolve_type`` and checked with
@@ -60,7 +62,7 @@ from graphql import (
     is_object_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
-from graphql.language import FragmentSpreadNode, Node, OperationDefinitionNode, VariableNode
+from graphql.language import FragmentDefinitionNode, FragmentSpreadNode, Node, OperationDefinitionNode, VariableNode
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
@@ -88,11 +90,15 @@ class _Book:
     document (when no directive's argument is a variable), so neither do the plans."""
 
     operation: OperationDefinitionNode
-    fragments: list[Any]  # with the operation, keeps alive the nodes whose ids key the plans
+    fragments: list[FragmentDefinitionNode]  # with the operation, keeps alive the nodes whose ids key the plans
     plans: dict[tuple[int, tuple[int, ...]], Complete | None] = field(default_factory=dict)
 
 
 _BOOKS: WeakKeyDictionary[GraphQLSchema, OrderedDict[int, _Book]] = WeakKeyDictionary()
+
+
+_HANDED_BACK = object()
+"""What ``_by_plan`` answers for a value that graphql-core must complete."""
 
 
 class _Irregular(Exception):
@@ -168,12 +174,9 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             and isinstance(result, (list, tuple))
             and self.get_stream_usage(field_details_list, path) is None
         ):
-            complete = self._plan(return_type, field_details_list)
-            if complete is not None:
-                try:
-                    return complete(result, info, {})
-                except Exception as exc:  # noqa: BLE001 - graphql-core completes it again below and reports it
-                    log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
+            completed = self._by_plan(return_type, field_details_list, info, result)
+            if completed is not _HANDED_BACK:
+                return completed
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
 
     def complete_object_value(
@@ -187,13 +190,23 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         # A single object (a lookup's CI) whose selections are plain, by the same plans.
         if self._enabled:
-            complete = self._plan(return_type, field_details_list)
-            if complete is not None:
-                try:
-                    return complete(result, info, {})
-                except Exception as exc:  # noqa: BLE001 - graphql-core completes it again below and reports it
-                    log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
+            completed = self._by_plan(return_type, field_details_list, info, result)
+            if completed is not _HANDED_BACK:
+                return completed
         return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
+
+    def _by_plan(
+        self, type_: GraphQLOutputType, field_details_list: FieldDetailsList, info: ResolveInfo, result: Any
+    ) -> Any:
+        """``result`` completed by its plan, or ``_HANDED_BACK`` when it has none or the data is
+        irregular: graphql-core completes it then, and reports what it finds."""
+        complete = self._plan(type_, field_details_list)
+        if complete is not None:
+            try:
+                return complete(result, info, {})
+            except Exception as exc:  # noqa: BLE001 - graphql-core completes it again and reports it
+                log.debug("%s.%s handed back to graphql-core: %r", info.parent_type, info.field_name, exc)
+        return _HANDED_BACK
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
         # The request's own plans keep its field groups: let them go with the request.
