@@ -288,6 +288,15 @@ def _row_to_ci(row: sqlite3.Row | tuple[Any, ...]) -> CI:
     )  # fmt: skip
 
 
+def _decoded_or_row(row: tuple[Any, ...]) -> CI | tuple[Any, ...]:
+    """A CI the graph copy keeps, decoded once for every reader; a row that does not decode
+    stays a row, so that the error meets whoever reads that CI, as without a copy."""
+    try:
+        return _row_to_ci(row)
+    except (ValueError, TypeError):
+        return row
+
+
 def _ci_params(ci: CI) -> tuple[Any, ...]:
     return (
         ci.id,
@@ -396,16 +405,15 @@ class _KeptRows:
 
     Each is kept as its row, then decoded once it is read a second time (``_read_through``);
     callers get copies of what is kept decoded (``_fresh_ci``, ``_fresh_rel``), so no caller
-    shares an object another may change, except callers that say they only read (``shared``). ``copied``: the CI rows the graph copy holds (read
-    from there, not from the file).
+    shares an object another may change, except callers that say they only read (``shared``).
+    The CIs start with those the graph copy of the same generation decoded (``KEPT_TYPES``).
     """
 
-    __slots__ = ("cis", "copied", "generation", "rels")
+    __slots__ = ("cis", "generation", "rels")
 
-    def __init__(self, generation: int, copied: dict[str, Row]) -> None:
+    def __init__(self, generation: int, copied: dict[str, CI | Row]) -> None:
         self.generation = generation
-        self.copied = copied
-        self.cis: dict[str, CI | Row] = {}
+        self.cis: dict[str, CI | Row] = dict(copied)
         self.rels: dict[tuple[int, str, int], Relationship | Row] = {}
 
 
@@ -467,7 +475,7 @@ class SqliteStore:
         ``blocking``: the walk reads the new copy first; ``off``: always query the file.
         With a copy, CIs and relationships read by id or key (``get_cis``, paths) are
         also kept, decoded, until the next commit (up to ``ROW_CACHE_SIZE``; callers get
-        copies), starting from the rows of ``KEPT_TYPES`` the copy holds."""
+        copies), starting from the CIs of ``KEPT_TYPES`` the copy decoded."""
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self._synchronous = synchronous
@@ -598,7 +606,7 @@ class SqliteStore:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
         try:
             kept = (f"SELECT {_CI_COLUMNS} FROM cis WHERE type IN ({_marks(len(KEPT_TYPES))})", KEPT_TYPES)
-            return GraphCopy.read(conn, generation, self._stop_copy, kept)
+            return GraphCopy.read(conn, generation, self._stop_copy, kept, _decoded_or_row)
         except Stopped:
             return None
         except (sqlite3.Error, StoreError, MemoryError) as exc:
@@ -658,17 +666,9 @@ class SqliteStore:
     # --- CIs ----------------------------------------------------------------
     def get_cis(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, CI]:
         kept = self._kept()
-        copied = kept.copied if kept else {}
 
         def read(missing: list[str]) -> Iterator[tuple[str, tuple[Any, ...]]]:
-            rest: list[str] = []
-            for ci_id in missing:
-                row = copied.get(ci_id)
-                if row is None:
-                    rest.append(ci_id)
-                else:
-                    yield ci_id, row
-            for chunk in _chunks(rest):
+            for chunk in _chunks(missing):
                 for row in self._query(f"SELECT {_CI_COLUMNS} FROM cis WHERE id IN ({_marks(len(chunk))})", chunk):
                     yield row[0], row
 

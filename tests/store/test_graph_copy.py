@@ -280,6 +280,26 @@ def test_callers_that_only_read_share_what_the_store_keeps_and_others_still_get_
         assert writer.get_cis(["svc", "nowhere"], shared=True).keys() == {"svc"}  # no copy of the graph: same answers
 
 
+def test_a_row_the_copy_cannot_decode_fails_only_its_readers_as_without_a_copy(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "cmdb.db"
+    with SqliteStore(path) as writer:
+        put(writer, [ci("svc", "service.business"), ci("ok", "service.business"), ci("vm")], [rel("svc", "vm")])
+    with sqlite3.connect(path) as raw:  # damaged outside the store
+        raw.execute("UPDATE cis SET attributes = '{not json' WHERE id = 'svc'")
+    with SqliteStore(path) as sql, SqliteStore(path, graph_cache="blocking") as memory:
+        with pytest.raises(ValueError) as without_copy:
+            sql.get_cis(["svc"])
+        memory.warm_graph_cache()
+        assert memory.graph_cache_status() == "current"  # the copy was made: walks go on in memory
+        assert memory.traverse(["vm"], "in").ids == ["svc"]
+        for shared in (False, True):
+            with pytest.raises(type(without_copy.value)):
+                memory.get_cis(["svc"], shared=shared)
+            assert memory.get_cis(["ok"], shared=shared)["ok"].type == "service.business"
+
+
 def test_paths_read_with_a_copy_see_a_relationship_changed_by_another_connection(tmp_path: Path) -> None:
     path = tmp_path / "cmdb.db"
     with SqliteStore(path) as writer, SqliteStore(path, graph_cache="blocking") as reader:
