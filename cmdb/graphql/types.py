@@ -189,26 +189,58 @@ _CLASSES = {member.value: member for member in CIClass}
 
 @strawberry.type(description="A directed edge from the dependent (from) to what it needs (to).")
 class Relationship:
-    # Plain fields (no resolver) are the cheapest strawberry resolves: a walk returns hundreds.
+    # The fields most queries read are plain (no resolver: the cheapest to complete, whether
+    # by strawberry's default resolver or by a plan); the rest are read from the record when
+    # asked, so that the hundreds of these a walk's paths make are quick to make.
     record: strawberry.Private[model.Relationship]
     seen_from: strawberry.Private[str | None]
     as_of: strawberry.Private[datetime | None]
     type: RelationshipType
-    impact: Impact = strawberry.field(description="How failure of `to` travels back to `from`.")
     direction: Direction = strawberry.field(
         description="OUT when read from its `from` end (or from no CI), IN when read from its `to` end."
     )
     from_id: strawberry.ID
     to_id: strawberry.ID
-    source: str = strawberry.field(description="The source that reported it (a connector, inference, manual).")
-    scope: str
-    confidence: float = strawberry.field(description="0..1; below 1 for inferred links.")
-    inferred: bool = strawberry.field(description="Inferred from configuration rather than stated by an API.")
-    review: Review
-    lifecycle_state: LifecycleState
-    first_seen: datetime | None
-    last_seen: datetime | None
-    stale_since: datetime | None
+
+    @strawberry.field(description="How failure of `to` travels back to `from`.")
+    def impact(self) -> Impact:
+        return _IMPACT_OF[self.record.type]
+
+    @strawberry.field(description="The source that reported it (a connector, inference, manual).")
+    def source(self) -> str:
+        return self.record.source
+
+    @strawberry.field
+    def scope(self) -> str:
+        return self.record.scope
+
+    @strawberry.field(description="0..1; below 1 for inferred links.")
+    def confidence(self) -> float:
+        return self.record.confidence
+
+    @strawberry.field(description="Inferred from configuration rather than stated by an API.")
+    def inferred(self) -> bool:
+        return self.record.inferred
+
+    @strawberry.field
+    def review(self) -> Review:
+        return _REVIEWS[self.record.review]
+
+    @strawberry.field
+    def lifecycle_state(self) -> LifecycleState:
+        return _STATES[self.record.lifecycle_state]
+
+    @strawberry.field
+    def first_seen(self) -> datetime | None:
+        return self.record.first_seen
+
+    @strawberry.field
+    def last_seen(self) -> datetime | None:
+        return self.record.last_seen
+
+    @strawberry.field
+    def stale_since(self) -> datetime | None:
+        return self.record.stale_since
 
     @strawberry.field(name="from", description="The dependent.")
     async def from_(self, info: Ctx) -> CI | None:
@@ -255,19 +287,9 @@ def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datet
         seen_from=seen_from,
         as_of=as_of,
         type=_RELATIONSHIP_TYPES[rel.type],
-        impact=_IMPACT_OF[rel.type],
         direction=Direction.IN if seen_from is not None and seen_from == rel.to_id else Direction.OUT,
         from_id=strawberry.ID(rel.from_id),
         to_id=strawberry.ID(rel.to_id),
-        source=rel.source,
-        scope=rel.scope,
-        confidence=rel.confidence,
-        inferred=rel.inferred,
-        review=_REVIEWS[rel.review],
-        lifecycle_state=_STATES[rel.lifecycle_state],
-        first_seen=rel.first_seen,
-        last_seen=rel.last_seen,
-        stale_since=rel.stale_since,
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from cmdb.store import SqliteStore
 from cmdb.store.base import CIFilter
+from cmdb.vocabulary import vocabulary
 
 from .conftest import Api
 
@@ -125,6 +126,35 @@ async def test_relationships_of_a_ci_either_way(demo_api: Api, demo_store: Sqlit
     assert all(r["direction"] == "IN" and r["toId"] == db.id for r in data["ci"]["in"])
     impacts = {r["type"]: r["impact"] for r in data["ci"]["out"]}
     assert impacts.get("OWNED_BY", "NONE") == "NONE"
+
+
+async def test_every_field_of_a_relationship_is_its_stored_value(demo_api: Api, demo_store: SqliteStore) -> None:
+    """Some fields are set when the object is made, the others read from the record when asked."""
+    db = _one(demo_store, types=("aws.rds.db_instance",))
+    data = await demo_api.data(
+        """query($id: ID!) { ci(id: $id) { relationships { type impact direction fromId toId source scope
+            confidence inferred review lifecycleState firstSeen lastSeen staleSince } } }""",
+        {"id": db.id},
+    )
+    stored = {(r.from_id, r.type, r.to_id): r for r in demo_store.relationships([db.id], "both")}
+    assert len(data["ci"]["relationships"]) == len(stored) > 0
+    for got in data["ci"]["relationships"]:
+        rel = stored[(got["fromId"], got["type"], got["toId"])]
+        assert got["direction"] == ("IN" if rel.to_id == db.id else "OUT")
+        assert got["impact"] == vocabulary().relationship_type(rel.type).impact.upper()
+        assert (got["source"], got["scope"], got["confidence"], got["inferred"]) == (
+            rel.source,
+            rel.scope,
+            rel.confidence,
+            rel.inferred,
+        )
+        assert (got["review"], got["lifecycleState"]) == (
+            (rel.review or "unreviewed").upper(),
+            rel.lifecycle_state.upper(),
+        )
+        assert got["firstSeen"] == (rel.first_seen.isoformat() if rel.first_seen else None)
+        assert got["lastSeen"] == (rel.last_seen.isoformat() if rel.last_seen else None)
+        assert got["staleSince"] == (rel.stale_since.isoformat() if rel.stale_since else None)
 
 
 async def test_dependents_come_with_the_path_to_each(demo_api: Api, demo_store: SqliteStore) -> None:
