@@ -326,30 +326,66 @@ class Reached:
 
 @strawberry.interface(description="A configuration item: anything the CMDB tracks.")
 class CI:
-    # Plain fields (no resolver) are the cheapest strawberry resolves; ``ci_node`` fills them.
+    # The fields most queries read are plain (no resolver: the cheapest to complete) and set
+    # by ``ci_node``; the rest are read from the record when asked, so that the hundreds of
+    # these a walk or a page makes are quick to make.
     record: strawberry.Private[model.CI]
     as_of: strawberry.Private[datetime | None]
     id: strawberry.ID = strawberry.field(description="The provider's own id (ARN, resource name...) or a declared key.")
     type: str = strawberry.field(description="A type from the vocabulary, e.g. aws.rds.db_instance.")
     ci_class: CIClass
     name: str
-    provider: str | None
-    scope: str | None = strawberry.field(description="Account, project, subscription, cluster or file.")
-    region: str | None
     environment: str | None
     owner: str | None = strawberry.field(description="The owning team or person (a team CI's id when one is known).")
-    cost_centre: str | None
-    business_unit: str | None
-    criticality: Criticality | None
     lifecycle_state: LifecycleState
-    aliases: list[str] = strawberry.field(
-        description="Other names the same thing is known by (endpoints, serial numbers)."
-    )
-    sources: list[str] = strawberry.field(description="The sources that report it.")
-    first_seen: datetime | None
-    last_seen: datetime | None
-    stale_since: datetime | None
-    as_of_time: datetime | None = strawberry.field(description="The time this CI is shown as of (null: now).")
+
+    @strawberry.field
+    def provider(self) -> str | None:
+        return self.record.provider or None
+
+    @strawberry.field(description="Account, project, subscription, cluster or file.")
+    def scope(self) -> str | None:
+        return self.record.scope or None
+
+    @strawberry.field
+    def region(self) -> str | None:
+        return self.record.region or None
+
+    @strawberry.field
+    def cost_centre(self) -> str | None:
+        return self.record.cost_centre or None
+
+    @strawberry.field
+    def business_unit(self) -> str | None:
+        return self.record.business_unit or None
+
+    @strawberry.field
+    def criticality(self) -> Criticality | None:
+        return _CRITICALITIES[self.record.criticality] if self.record.criticality else None
+
+    @strawberry.field(description="Other names the same thing is known by (endpoints, serial numbers).")
+    def aliases(self) -> list[str]:
+        return list(self.record.aliases)
+
+    @strawberry.field(description="The sources that report it.")
+    def sources(self) -> list[str]:
+        return list(self.record.sources)
+
+    @strawberry.field
+    def first_seen(self) -> datetime | None:
+        return self.record.first_seen
+
+    @strawberry.field
+    def last_seen(self) -> datetime | None:
+        return self.record.last_seen
+
+    @strawberry.field
+    def stale_since(self) -> datetime | None:
+        return self.record.stale_since
+
+    @strawberry.field(description="The time this CI is shown as of (null: now).")
+    def as_of_time(self) -> datetime | None:
+        return self.as_of
 
     @classmethod
     def resolve_type(cls, obj: Any, info: GraphQLResolveInfo[Any], abstract_type: GraphQLAbstractType) -> str | None:
@@ -834,21 +870,9 @@ def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:
         type=ci.type,
         ci_class=_CLASSES[ci_class],
         name=ci.name,
-        provider=ci.provider or None,
-        scope=ci.scope or None,
-        region=ci.region or None,
         environment=ci.environment or None,
         owner=ci.owner or None,
-        cost_centre=ci.cost_centre or None,
-        business_unit=ci.business_unit or None,
-        criticality=_CRITICALITIES[ci.criticality] if ci.criticality else None,
         lifecycle_state=_STATES[ci.lifecycle_state],
-        aliases=list(ci.aliases),
-        sources=list(ci.sources),
-        first_seen=ci.first_seen,
-        last_seen=ci.last_seen,
-        stale_since=ci.stale_since,
-        as_of_time=as_of,
     )
 
 

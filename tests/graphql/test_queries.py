@@ -128,6 +128,39 @@ async def test_relationships_of_a_ci_either_way(demo_api: Api, demo_store: Sqlit
     assert impacts.get("OWNED_BY", "NONE") == "NONE"
 
 
+async def test_every_common_field_of_a_ci_is_its_stored_value(demo_api: Api, demo_store: SqliteStore) -> None:
+    """Some fields are set when the object is made, the others read from the record when asked."""
+    found = [ci for ci in demo_store.iter_cis() if ci.aliases and ci.region][:1]  # and a service, with criticality
+    found += list(demo_store.get_cis(["service:payments"]).values())
+    assert len(found) == 2
+    for ci in found:
+        data = await demo_api.data(
+            """query($id: ID!) { ci(id: $id) { id type ciClass name provider scope region environment owner
+                costCentre businessUnit criticality lifecycleState aliases sources firstSeen lastSeen
+                staleSince asOfTime } }""",
+            {"id": ci.id},
+        )
+        got = data["ci"]
+
+        def text(value: str) -> str | None:
+            return value or None
+
+        assert (got["id"], got["type"], got["ciClass"], got["name"]) == (ci.id, ci.type, ci.ci_class.upper(), ci.name)
+        assert [
+            got[k] for k in ("provider", "scope", "region", "environment", "owner", "costCentre", "businessUnit")
+        ] == [
+            text(v)
+            for v in (ci.provider, ci.scope, ci.region, ci.environment, ci.owner, ci.cost_centre, ci.business_unit)
+        ]
+        assert got["criticality"] == (ci.criticality.upper() if ci.criticality else None)
+        assert got["lifecycleState"] == ci.lifecycle_state.upper()
+        assert (got["aliases"], got["sources"]) == (list(ci.aliases), list(ci.sources))
+        assert got["firstSeen"] == (ci.first_seen.isoformat() if ci.first_seen else None)
+        assert got["lastSeen"] == (ci.last_seen.isoformat() if ci.last_seen else None)
+        assert got["staleSince"] == (ci.stale_since.isoformat() if ci.stale_since else None)
+        assert got["asOfTime"] is None
+
+
 async def test_every_field_of_a_relationship_is_its_stored_value(demo_api: Api, demo_store: SqliteStore) -> None:
     """Some fields are set when the object is made, the others read from the record when asked."""
     db = _one(demo_store, types=("aws.rds.db_instance",))
