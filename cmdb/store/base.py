@@ -140,6 +140,7 @@ class PathBatch(Generic[Node]):
         self._reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]] | None = None
         self._fetch: Callable[[Iterable[tuple[Node, str, Node]]], dict[tuple[Node, str, Node], Relationship]] = fetch
         self._edges: dict[tuple[Node, str, Node], Relationship] | None = None
+        self._paths: dict[Node, tuple[Relationship, ...]] = {}  # each made from its parent's
         self._lock = threading.Lock()
 
     def path(self, node: Node) -> tuple[Relationship, ...]:
@@ -148,7 +149,18 @@ class PathBatch(Generic[Node]):
                 self._reached = reached = self._walked()
                 self._edges = self._fetch(edge for _, edge in reached.values() if edge is not None)
             reached, edges = self._reached, self._edges
-        return tuple(edges[step] for step in walk_back(node, reached))
+        paths = self._paths
+        # back to a CI whose path is made (or a start), then forward: each path is its
+        # parent's and one edge (several threads may make the same path: they agree)
+        pending: list[tuple[Node, tuple[Node, str, Node]]] = []
+        at = node
+        while (made := paths.get(at)) is None and (step := reached[at][1]) is not None:
+            pending.append((at, step))
+            at = step[0] if step[2] == at else step[2]
+        path: tuple[Relationship, ...] = made if made is not None else ()
+        for at, step in reversed(pending):
+            path = paths[at] = (*path, edges[step])
+        return path
 
 
 class Hit:
