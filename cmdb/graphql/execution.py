@@ -46,6 +46,7 @@ from graphql import (
     GraphQLBoolean,
     GraphQLField,
     GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNamedType,
@@ -64,6 +65,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.language import FragmentDefinitionNode, FragmentSpreadNode, Node, OperationDefinitionNode, VariableNode
 from graphql.pyutils import Path
+from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
@@ -395,9 +397,13 @@ def _list(inner: Complete | None, required: bool) -> Complete | None:
 def _leaf(type_: GraphQLLeafType, required: bool) -> Complete:
     coerce = type_.coerce_output_value
     as_is = _as_is(type_)
+    whole = type_ is GraphQLInt
 
     def complete_leaf(value: Any, info: ResolveInfo, memo: Memo) -> Any:
         if value.__class__ is as_is:
+            return value
+        # an int in an Int field is its own answer within 32 bits (graphql-core's rule)
+        if whole and value.__class__ is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
             return value
         if value is None or value is Undefined:
             if required:

@@ -143,6 +143,8 @@ def _items(kind: str) -> list[Item]:
     items = [Item(name=f"i{n}", size=n or None, kind=kind if n == 3 else "fine") for n in range(6)]  # type: ignore[call-arg]
     if kind in ("number", "flag"):  # not a string in a String field: graphql-core coerces it ("7", "true")
         items[3].name = 7 if kind == "number" else True  # type: ignore[assignment]
+    if kind in ("big", "whole-float"):  # beyond 32 bits: an error; a float with no fraction: coerced to 4
+        items[3].size = 2**31 if kind == "big" else 4.0  # type: ignore[assignment]
     return items
 
 
@@ -216,6 +218,9 @@ async def _run(name: str, query: str, variables: dict[str, Any] | None = None) -
         '{ item(kind: "raises") { name shout } }',
         '{ item(kind: "null") { name parts { label } } }',
         '{ item(kind: "number") { name } }',
+        '{ items(kind: "big") { name size } }',
+        '{ items(kind: "whole-float") { size } }',
+        '{ item(kind: "big") { size } }',
     ],
     ids=[
         "regular",
@@ -229,6 +234,9 @@ async def _run(name: str, query: str, variables: dict[str, Any] | None = None) -
         "object-raises",
         "object-null",
         "object-coerced",
+        "int-beyond-32-bits",
+        "int-from-float",
+        "object-int-beyond-32-bits",
     ],
 )
 async def test_irregular_data_is_reported_as_graphql_core_reports_it(query: str) -> None:
