@@ -1,4 +1,4 @@
-"""Completing lists of plain objects without graphql-core's per-field machinery.
+"""Completing plain objects (in lists, or one by one) without graphql-core's per-field machinery.
 
 graphql-core completes every field of every object the same general way: it
 builds a ``GraphQLResolveInfo`` and a ``Path``, looks up the resolver, checks
@@ -134,7 +134,7 @@ def _getter(field: GraphQLField) -> Callable[[Any], Any] | None:
 
 
 class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core's execution, with lists of plain objects completed by compiled plans."""
+    """graphql-core's execution, with plain objects (and lists of them) completed by compiled plans."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

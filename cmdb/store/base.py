@@ -49,9 +49,15 @@ def walk_back(
     steps: list[tuple[Node, str, Node]] = []
     while (step := reached[node][1]) is not None:
         steps.append(step)
-        node = step[0] if step[2] == node else step[2]
+        node = _behind(node, step)
     steps.reverse()
     return steps
+
+
+def _behind(node: Node, step: tuple[Node, str, Node]) -> Node:
+    """The CI the walk came from to reach ``node`` along ``step`` (its other end)."""
+    return step[0] if step[2] == node else step[2]
+
 
 MAX_PAGE = 10_000
 """The most rows one listing call returns, whatever ``first`` asks for."""
@@ -156,7 +162,7 @@ class PathBatch(Generic[Node]):
         at = node
         while (made := paths.get(at)) is None and (step := reached[at][1]) is not None:
             pending.append((at, step))
-            at = step[0] if step[2] == at else step[2]
+            at = _behind(at, step)
         path: tuple[Relationship, ...] = made if made is not None else ()
         for at, step in reversed(pending):
             path = paths[at] = (*path, edges[step])

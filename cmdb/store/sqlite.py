@@ -45,7 +45,7 @@ ROW_CACHE_SIZE = 100_000
 """The most CIs, and relationships, a store with a graph copy keeps read between commits."""
 
 KEPT_TYPES = ("service.business",)
-"""CI types whose rows the graph copy holds: every blast radius and change risk reports
+"""CI types the graph copy holds, decoded: every blast radius and change risk reports
 the business services it reaches, and they are few."""
 
 GraphCache = Literal["off", "background", "blocking"]
