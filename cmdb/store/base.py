@@ -25,6 +25,7 @@ __all__ = [
     "CIFilter",
     "ChangeFilter",
     "Hit",
+    "NotInMemory",
     "Page",
     "PathBatch",
     "RelFilter",
@@ -115,6 +116,10 @@ class ChangeFilter:
     kinds: tuple[ChangeKind, ...] | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
+
+
+class NotInMemory(Exception):
+    """A read inside ``Store.memory_only()`` needs the file or the network (raised before any I/O)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +462,17 @@ class Store(Protocol):
 
         Caches of derived answers key on it; None means the backend cannot tell
         cheaply, and nothing may be cached.
+        """
+        ...
+
+    def memory_only(self) -> AbstractContextManager[None]:
+        """Reads made inside (in this thread) are answered from what the store holds in
+        memory, or raise ``NotInMemory`` before they would touch the file or the network.
+
+        For callers on an event loop: a read the store answers from memory is cheaper there
+        than a hop to a worker thread, and only a read that would wait on I/O needs one.
+        A backend that holds nothing in memory raises ``NotInMemory`` when this is called.
+        Inside, the store is read only; what a read raised midway left behind is its caches.
         """
         ...
 

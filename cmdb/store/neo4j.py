@@ -51,7 +51,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, LiteralString, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -67,6 +67,7 @@ from cmdb.store.base import (
     ChangeFilter,
     CIFilter,
     Hit,
+    NotInMemory,
     Page,
     RelFilter,
     SourceState,
@@ -481,6 +482,9 @@ class Neo4jStore:
 
     def generation(self) -> int | None:
         return None  # other writers to the server are invisible without a query per call
+
+    def memory_only(self) -> AbstractContextManager[None]:
+        raise NotInMemory(f"every read of {self.location} goes to the server")
 
     def __enter__(self) -> Self:
         return self

@@ -29,6 +29,7 @@ from cmdb.store.base import (
     MAX_PAGE,
     ChangeFilter,
     CIFilter,
+    NotInMemory,
     Page,
     PathBatch,
     RelFilter,
@@ -434,17 +435,20 @@ def _read_through(
         for key, row in read(keys):
             yield key, decode(row)
         return
-    missing: list[Key] = []
+    # the missing rows are read first: a read that cannot be made now (``memory_only``)
+    # fails before anything is decoded
+    missing = [key for key in keys if key not in kept]
+    rows = list(read(missing)) if missing else []
     for key in keys:
         found = kept.get(key)
         if found is None:
-            missing.append(key)
-        elif isinstance(found, tuple):  # read once before: kept decoded from now on
+            continue
+        if isinstance(found, tuple):  # read once before: kept decoded from now on
             decoded = kept[key] = decode(found)
             yield key, decoded if shared else fresh(decoded)
         else:
             yield key, found if shared else fresh(found)
-    for key, row in read(missing):
+    for key, row in rows:
         item = decode(row)
         if len(kept) < ROW_CACHE_SIZE:
             kept[key] = item if shared else row
@@ -459,6 +463,7 @@ class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.conn: sqlite3.Connection | None = None
         self.depth = 0
+        self.memory_only = False  # inside ``memory_only()``: no connection may be used
         self.nid_cache: dict[str, int] = {}
 
 
@@ -505,6 +510,8 @@ class SqliteStore:
 
     # --- connections --------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
+        if self._local.memory_only:
+            raise NotInMemory(f"this read of {self.path} needs the file")
         conn = self._local.conn
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
@@ -555,6 +562,7 @@ class SqliteStore:
         """SQLite's ``data_version`` as seen by a connection that never writes.
 
         It changes whenever any other connection commits, in this process or another.
+        Also read inside ``memory_only()``: the version is in WAL's shared memory, not the file.
         """
         with self._lock:
             if self._watch is None:
@@ -591,6 +599,8 @@ class SqliteStore:
         if copy is not None and copy.generation == self.generation():
             return copy
         if self._graph_cache == "blocking":
+            if self._local.memory_only:
+                raise NotInMemory(f"the graph copy of {self.path} is out of date")
             self.warm_graph_cache()
             return self._copy
         with self._lock:
@@ -647,6 +657,22 @@ class SqliteStore:
         finally:
             self._local.depth = 0
             self._local.nid_cache = {}
+
+    @contextmanager
+    def memory_only(self) -> Iterator[None]:
+        # In memory: the graph copy while it is current, and the CIs and relationships kept
+        # since the last commit (``_KeptRows``); every read of the file goes through ``_conn``.
+        if self._graph_cache == "off":
+            raise NotInMemory(f"{self.path} is read without a graph copy: every read queries the file")
+        state = self._local
+        if state.memory_only:
+            yield
+            return
+        state.memory_only = True
+        try:
+            yield
+        finally:
+            state.memory_only = False
 
     def _in_transaction(self) -> bool:
         """Whether this thread is inside ``transaction()``."""

@@ -79,8 +79,8 @@ class CountingStore:
         self.batch_sizes: list[tuple[str, int]] = []
 
     def reads(self) -> Counter[str]:
-        """The calls that read data (everything but the cheap generation check)."""
-        return Counter({name: n for name, n in self.calls.items() if name != "generation"})
+        """The calls that read data (not the cheap generation check, nor asking for memory-only reads)."""
+        return Counter({name: n for name, n in self.calls.items() if name not in ("generation", "memory_only")})
 
     def reset(self) -> None:
         self.calls.clear()

@@ -190,3 +190,50 @@ async def test_what_a_request_loaded_is_freed_when_it_is_answered(demo_store: Sq
             gc.garbage.clear()
             gc.enable()
         assert not left, left
+
+
+class ThreadStore:
+    """The real store, recording the thread each CI read and walk runs in."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.threads: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._store, name)
+        if name not in ("get_cis", "traverse"):
+            return target
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self.threads.append((name, threading.current_thread().name))
+            return target(*args, **kwargs)
+
+        return recorded
+
+
+async def test_reads_the_store_answers_from_memory_take_no_thread_hop(demo_store: SqliteStore) -> None:
+    """A walk request's lookups and walk run on the event loop once the store holds what they
+    read in memory (its graph copy, what it read since the last commit); before, and whatever
+    needs the file, in a store thread."""
+    start = next(c.id for c in demo_store.list_cis(CIFilter(), 200).items if demo_store.traverse([c.id], "in"))
+    query = """query($id: ID!) { ci(id: $id) { id dependents(depth: 3) { ci { id name } path { fromId } } } }"""
+    settings = api_settings(response_cache=ResponseCacheSettings(enabled=False))
+    loop_thread = threading.current_thread().name
+    with SqliteStore(demo_store.path, graph_cache="blocking") as memory:
+        memory.warm_graph_cache()
+        for store in (memory, demo_store):  # with a graph copy, and without (every read queries the file)
+            recording = ThreadStore(store)
+            calls: list[list[tuple[str, str]]] = []
+            answers = []
+            async for api in _api(recording, settings):  # type: ignore[arg-type]
+                for _ in range(2):
+                    recording.threads.clear()
+                    answers.append(await api.data(query, {"id": start}))
+                    calls.append(list(recording.threads))
+            assert answers[0] == answers[1] and answers[0]["ci"]["dependents"][0]["path"]
+            hopped = [{thread for name, thread in request if thread != loop_thread} for request in calls]
+            assert hopped[0]  # nothing read yet: the file, in a store thread
+            if store is memory:
+                assert calls[1] == [("get_cis", loop_thread), ("traverse", loop_thread), ("get_cis", loop_thread)]
+            else:
+                assert hopped[1] and loop_thread not in {thread for _, thread in calls[1]}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from cmdb.model import Relationship
-from cmdb.store import Hit, Store
+from cmdb.store import Hit, NotInMemory, SqliteStore, Store
 from tests.store.helpers import ci, put, rel
+
+T = TypeVar("T")
 
 
 def by_id(hits: list[Hit]) -> dict[str, Hit]:
@@ -120,7 +125,10 @@ def test_shortest_path_takes_the_fewest_hops(store: Store) -> None:
             rel("app", "db"),
         ],
     )
-    assert path_keys(store.shortest_path("svc", "db") or []) == [("svc", "DEPENDS_ON", "app"), ("app", "DEPENDS_ON", "db")]
+    assert path_keys(store.shortest_path("svc", "db") or []) == [
+        ("svc", "DEPENDS_ON", "app"),
+        ("app", "DEPENDS_ON", "db"),
+    ]
     only_runs = store.shortest_path("app", "vm", types=["RUNS_ON"])
     assert only_runs is not None and [r.type for r in only_runs] == ["RUNS_ON"] * 3
     assert store.shortest_path("svc", "vm", types=["DEPENDS_ON"]) is None
@@ -133,3 +141,32 @@ def test_shortest_path_takes_the_fewest_hops(store: Store) -> None:
     assert len(store.shortest_path("svc", "vm", max_depth=4) or []) == 4
     assert store.shortest_path("svc", "svc") == []
     assert store.shortest_path("svc", "nowhere") is None
+
+
+def test_reads_in_memory_only_answer_as_any_read_or_say_they_need_the_file_or_network(store: Store) -> None:
+    service_estate(store)
+
+    def walk() -> list[tuple[str, int, list[tuple[str, str, str]]]]:
+        return [(h.ci_id, h.depth, path_keys(h.path)) for h in store.traverse(["vm"], "in", max_depth=10)]
+
+    def lookup() -> dict[str, object]:
+        return dict(store.get_cis(["app", "db"], shared=True))
+
+    def in_memory(read: Callable[[], T]) -> T | None:
+        try:
+            with store.memory_only():
+                return read()
+        except NotInMemory:
+            return None
+
+    expected_walk, expected_cis = walk(), lookup()
+    answers = [(in_memory(walk), in_memory(lookup)) for _ in range(2)]
+    for walked, looked_up in answers:  # what is answered in memory is what any read answers
+        assert walked in (None, expected_walk) and looked_up in (None, expected_cis)
+    holds_a_copy = isinstance(store, SqliteStore) and store.graph_cache_status() == "current"
+    # A store with a current graph copy answers from memory what was read since the last commit.
+    assert answers[-1] == ((expected_walk, expected_cis) if holds_a_copy else (None, None))
+    put(store, [ci("app", name="renamed")], [])  # a commit: what was kept is read from the store again
+    assert in_memory(lookup) is None
+    assert store.get_cis(["app"])["app"].name == "renamed"  # a read refused midway left the store as it was
+    assert walk() == expected_walk
