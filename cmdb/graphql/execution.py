@@ -32,6 +32,7 @@ compares the two on the queries that matter.
 
 from __future__ import annotations
 
+import keyword
 import logging
 import operator
 from collections import OrderedDict
@@ -107,8 +108,9 @@ class _Irregular(Exception):
     """The plan met something graphql-core must report (or a type it does not cover)."""
 
 
-def _getter(field: GraphQLField) -> Callable[[Any], Any] | None:
-    """How a plain field reads its value from its parent object, or None if it is not plain."""
+def _reader(field: GraphQLField) -> str | Callable[[Any], Any] | None:
+    """How a plain field reads its value from its parent object: the name of the attribute,
+    or a function of the object; None if the field is not plain."""
     if field.args:
         return None
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
@@ -120,7 +122,8 @@ def _getter(field: GraphQLField) -> Callable[[Any], Any] | None:
     if resolver is None:
         if definition.default_resolver is not getattr or not getattr(field.resolve, "_is_default", False):
             return None
-        return operator.attrgetter(definition.python_name)
+        name = definition.python_name
+        return name if name.isidentifier() and not keyword.iskeyword(name) else operator.attrgetter(name)
     if (
         resolver.is_async
         or resolver.arguments
@@ -260,68 +263,29 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, new_defer_usages, _ = self.collect_subfields(type_, field_details_list)
         if new_defer_usages:
             return None
-        # (response key, getter, completer, the class of values that are their own answer)
-        entries: list[tuple[str, Callable[[Any], Any] | None, Complete | str, type | None]] = []
+        entries: list[_Entry] = []
         for response_key, group in grouped.items():
             if any(d.defer_usage is not None or d.fragment_variable_values is not None for d in group):
                 return None
             name = group[0].node.name.value
             if name == "__typename":
-                entries.append((response_key, None, type_.name, None))
+                entries.append(_Entry(response_key, None, type_.name, None))
                 continue
             if name.startswith("__") or any(d.node.arguments for d in group):
                 return None
             field = type_.fields.get(name)
             if field is None:
                 return None
-            getter = _getter(field)
-            if getter is None:
+            reader = _reader(field)
+            if reader is None:
                 return None
             complete = self._compile(field.type, group)
             if complete is None:
                 return None
-            entries.append((response_key, getter, complete, _as_is(field.type)))
-        is_type_of = type_.is_type_of
+            entries.append(_Entry(response_key, reader, complete, _own_answer(field.type)))
         definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
         origin = definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
-        plan = tuple(entries)
-        me = id(plan)
-
-        def complete_object(value: Any, info: ResolveInfo, memo: Memo) -> Any:
-            if value is None or value is Undefined:
-                if required:
-                    raise _Irregular
-                return None
-            # An object met again (a walk's paths share their edges) is answered by what it gave
-            # the first time: plain fields compute the same answer. The memo keeps the object,
-            # so that its id is not reused while the completion lasts.
-            key = (me, id(value))
-            again = memo.get(key)
-            if again is not None and again[0] is value:
-                return again[1]
-            if isinstance(value, Exception):
-                raise _Irregular
-            # an instance of the type's own class, not cast to another, is of the type (is_type_of's rule)
-            if (
-                is_type_of is not None
-                and not (value.__class__ is origin and TYPE_CAST_ATTRIBUTE not in value.__dict__)
-                and is_type_of(value, info) is not True
-            ):
-                raise _Irregular
-            completed: dict[str, Any] = {}
-            for response_key, get, complete, as_is in plan:
-                if get is None:
-                    completed[response_key] = complete
-                else:
-                    # A str in a String or ID field (a bool in a Boolean one) is its own answer: no call.
-                    field_value = get(value)
-                    completed[response_key] = (
-                        field_value if field_value.__class__ is as_is else complete(field_value, info, memo)  # type: ignore[operator]
-                    )
-            memo[key] = (value, completed)
-            return completed
-
-        return complete_object
+        return _object_completer(entries, type_.is_type_of, origin, required)
 
     def _abstract(
         self, type_: GraphQLAbstractType, field_details_list: FieldDetailsList, required: bool = False
@@ -376,6 +340,89 @@ def _as_is(type_: GraphQLOutputType) -> type | None:
     if is_non_null_type(type_):
         type_ = type_.of_type
     return _AS_IS.get(type_) if isinstance(type_, GraphQLNamedType) else None
+
+
+def _own_answer(type_: GraphQLOutputType) -> str | None:
+    """A test, in Python over ``{v}``, of values that are their own answer in a field of
+    ``type_`` (the rules of ``_as_is`` and ``_leaf``), if any."""
+    as_is = _as_is(type_)
+    if as_is is not None:
+        return f"{{v}}.__class__ is {as_is.__name__}"
+    if (type_.of_type if is_non_null_type(type_) else type_) is GraphQLInt:
+        return f"({{v}}.__class__ is int and {GRAPHQL_MIN_INT} <= {{v}} <= {GRAPHQL_MAX_INT})"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One field of an object's plan."""
+
+    key: str  # the response key (an alias is the client's text: never part of generated source)
+    reader: str | Callable[[Any], Any] | None  # the attribute's name or a function; None: __typename
+    complete: Complete | str  # the completer of its values (for __typename: the type's name)
+    own_answer: str | None  # see ``_own_answer``
+
+
+def _object_completer(
+    entries: list[_Entry], is_type_of: Callable[..., Any] | None, origin: type | None, required: bool
+) -> Complete:
+    """The completer of one object type's plan, as Python source compiled once per plan: its
+    fields unrolled (no loop over the plan), plain attributes read by name, and values that
+    are their own answer kept without a call. The source holds only names it makes itself
+    and attribute names from the schema's Python classes (identifiers, checked by
+    ``_reader``); every other value, response keys included, is passed in by name."""
+    names: dict[str, Any] = {
+        "Undefined": Undefined,
+        "Irregular": _Irregular,
+        "TYPE_CAST": TYPE_CAST_ATTRIBUTE,
+        "is_type_of": is_type_of,
+        "origin": origin,
+    }
+    reads: list[str] = []
+    items: list[str] = []
+    for n, entry in enumerate(entries):
+        names[f"k{n}"] = entry.key
+        if entry.reader is None:  # __typename
+            names[f"t{n}"] = entry.complete
+            items.append(f"k{n}: t{n}")
+            continue
+        if isinstance(entry.reader, str):
+            reads.append(f"    v{n} = value.{entry.reader}")
+        else:
+            names[f"r{n}"] = entry.reader
+            reads.append(f"    v{n} = r{n}(value)")
+        names[f"c{n}"] = entry.complete
+        call = f"c{n}(v{n}, info, memo)"
+        own = entry.own_answer
+        items.append(f"k{n}: v{n} if {own.format(v=f'v{n}')} else {call}" if own else f"k{n}: {call}")
+    typed = "" if is_type_of is None else (
+        # an instance of the type's own class, not cast to another, is of the type (is_type_of's rule)
+        "    if not (value.__class__ is origin and TYPE_CAST not in value.__dict__) "
+        "and is_type_of(value, info) is not True:\n        raise Irregular\n"
+    )
+    source = (
+        "def complete_object(value, info, memo):\n"
+        "    if value is None or value is Undefined:\n"
+        f"        {'raise Irregular' if required else 'return None'}\n"
+        # An object met again (a walk's paths share their edges) is answered by what it gave
+        # the first time: plain fields compute the same answer. The memo keeps the object,
+        # so that its id is not reused while the completion lasts.
+        "    key = (me, id(value))\n"
+        "    again = memo.get(key)\n"
+        "    if again is not None and again[0] is value:\n"
+        "        return again[1]\n"
+        "    if isinstance(value, Exception):\n"
+        "        raise Irregular\n"
+        f"{typed}"
+        + "".join(f"{read}\n" for read in reads)
+        + f"    completed = {{{', '.join(items)}}}\n"
+        "    memo[key] = (value, completed)\n"
+        "    return completed\n"
+    )
+    exec(compile(source, "<plan>", "exec"), names)  # noqa: S102 - source made above, from no client text
+    complete: Complete = names["complete_object"]
+    names["me"] = id(complete)
+    return complete
 
 
 def _list(inner: Complete | None, required: bool) -> Complete | None:

@@ -464,6 +464,7 @@ class _ThreadState(threading.local):
         self.conn: sqlite3.Connection | None = None
         self.depth = 0
         self.memory_only = False  # inside ``memory_only()``: no connection may be used
+        self.generation: int | None = None  # inside ``memory_only()``: the generation read once
         self.nid_cache: dict[str, int] = {}
 
 
@@ -563,12 +564,18 @@ class SqliteStore:
 
         It changes whenever any other connection commits, in this process or another.
         Also read inside ``memory_only()``: the version is in WAL's shared memory, not the file.
+        There, it is read once: the block's reads are one read, of one generation.
         """
+        state = self._local
+        if state.memory_only and state.generation is not None:
+            return state.generation
         with self._lock:
             if self._watch is None:
                 self._watch = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
             version: int = self._watch.execute("PRAGMA data_version").fetchone()[0]
-            return version
+        if state.memory_only:
+            state.generation = version
+        return version
 
     # --- the in-memory copy of the graph ----------------------------------------
     def warm_graph_cache(self) -> None:
@@ -673,6 +680,7 @@ class SqliteStore:
             yield
         finally:
             state.memory_only = False
+            state.generation = None
 
     def _in_transaction(self) -> bool:
         """Whether this thread is inside ``transaction()``."""
