@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
@@ -281,15 +281,18 @@ async def load_ci(info: Ctx, ci_id: str, as_of: datetime | None) -> CI | None:
     return ci_node(found, as_of) if found is not None else None
 
 
+_IN, _OUT = Direction.IN, Direction.OUT  # (an enum's members are slow to look up on the class)
+
+
 def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datetime | None = None) -> Relationship:
     return Relationship(
         record=rel,
         seen_from=seen_from,
         as_of=as_of,
         type=_RELATIONSHIP_TYPES[rel.type],
-        direction=Direction.IN if seen_from is not None and seen_from == rel.to_id else Direction.OUT,
-        from_id=strawberry.ID(rel.from_id),
-        to_id=strawberry.ID(rel.to_id),
+        direction=_IN if seen_from is not None and seen_from == rel.to_id else _OUT,
+        from_id=cast(strawberry.ID, rel.from_id),  # an ID is a str: no call to strawberry.ID
+        to_id=cast(strawberry.ID, rel.to_id),
     )
 
 
@@ -860,20 +863,33 @@ CI_TYPES: tuple[type[CI], ...] = (*_BY_CLASS.values(), GenericCI)
 _TYPE_NAMES: dict[type, str] = {t: get_object_definition(t, strict=True).name for t in CI_TYPES}
 
 
+# each CI type's implementation and class (the vocabulary is loaded once per process, like the enums)
+_IMPLEMENTATIONS: dict[str, tuple[type[CI], CIClass]] = {
+    name: (_BY_CLASS.get(kind.ci_class, GenericCI), _CLASSES[kind.ci_class]) for name, kind in vocabulary().types.items()
+}
+
+
 def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:
     """The GraphQL object for one CI: the implementation of its class."""
-    ci_class = vocabulary().class_of(ci.type)
-    return _BY_CLASS.get(ci_class, GenericCI)(
+    implementation, ci_class = _IMPLEMENTATIONS.get(ci.type) or _implementation(ci.type)
+    return implementation(
         record=ci,
         as_of=as_of,
-        id=strawberry.ID(ci.id),
+        id=cast(strawberry.ID, ci.id),  # an ID is a str: no call to strawberry.ID
         type=ci.type,
-        ci_class=_CLASSES[ci_class],
+        ci_class=ci_class,
         name=ci.name,
         environment=ci.environment or None,
         owner=ci.owner or None,
         lifecycle_state=_STATES[ci.lifecycle_state],
     )
+
+
+def _implementation(type_name: str) -> tuple[type[CI], CIClass]:
+    """For a type the vocabulary did not have when this module was loaded: looked up now
+    (an unknown type raises the vocabulary's error, as every read of such a CI does)."""
+    ci_class = vocabulary().class_of(type_name)
+    return _BY_CLASS.get(ci_class, GenericCI), _CLASSES[ci_class]
 
 
 # --- paths, changes, connections, stats --------------------------------------------
