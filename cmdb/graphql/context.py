@@ -165,7 +165,9 @@ class Loaders:
         # the walks of one tick, their paths and the CIs they reach share one worker thread.
         def load() -> list[Walk]:
             walks = [
-                self.store.traverse([key.ci_id], key.direction, key.types, max_depth=key.depth, limit=key.limit)
+                self.store.traverse(
+                    [key.ci_id], key.direction, key.types, max_depth=key.depth, limit=key.limit, shared=True
+                )  # resolvers only read the paths' relationships
                 for key in keys
             ]
             for key, hits in zip(keys, walks, strict=True):

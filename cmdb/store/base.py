@@ -538,11 +538,14 @@ class Store(Protocol):
         types: Sequence[str] | None = None,
         max_depth: int = 3,
         limit: int = 10_000,
+        *,
+        shared: bool = False,
     ) -> Traversal:
         """Breadth-first walk from ``start_ids`` (not included), nearest first, then by id.
 
         ``in`` walks to dependents (blast radius), ``out`` to dependencies.
-        Stops at ``max_depth`` or after ``limit`` CIs.
+        Stops at ``max_depth`` or after ``limit`` CIs. ``shared``: the caller only reads the
+        relationships along the hits' paths (as for ``get_cis``).
         """
         ...
 

@@ -831,6 +831,8 @@ class Neo4jStore:
         types: Sequence[str] | None = None,
         max_depth: int = 3,
         limit: int = 10_000,
+        *,
+        shared: bool = False,  # every walk reads its relationships afresh
     ) -> Traversal:
         start = sorted(self.known_ids(start_ids))
         reached, edges, ci_types = self._bfs(start, direction, types, max_depth, limit)

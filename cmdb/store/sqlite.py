@@ -963,11 +963,13 @@ class SqliteStore:
             frontier = next_frontier
         return reached
 
-    def _edges(self, triples: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str, int], Relationship]:
+    def _edges(
+        self, triples: Iterable[tuple[int, str, int]], shared: bool = False
+    ) -> dict[tuple[int, str, int], Relationship]:
         """The relationships with these exact keys, each looked up by its primary key."""
 
         def read(wanted: list[tuple[int, str, int]]) -> Iterator[tuple[tuple[int, str, int], tuple[Any, ...]]]:
-            for chunk in _chunks(wanted, CHUNK // 3):
+            for chunk in _chunks(sorted(wanted), CHUNK // 3):
                 keys = ",".join("(?, ?, ?)" for _ in chunk)
                 rows = self._query(
                     f"WITH k(src, type, dst) AS (VALUES {keys}) "
@@ -979,7 +981,8 @@ class SqliteStore:
                     yield (row[2], row[3], row[4]), row
 
         kept = self._kept()
-        return dict(_read_through(kept.rels if kept else None, sorted(set(triples)), read, _row_to_rel, _fresh_rel))
+        keys = list(set(triples))
+        return dict(_read_through(kept.rels if kept else None, keys, read, _row_to_rel, _fresh_rel, shared))
 
     def _walk(
         self,
@@ -1003,13 +1006,16 @@ class SqliteStore:
         types: Sequence[str] | None = None,
         max_depth: int = 3,
         limit: int = 10_000,
+        *,
+        shared: bool = False,
     ) -> Traversal:
+        edges = functools.partial(self._edges, shared=shared)
         copy = self._current_copy()
         if copy is not None:  # in memory: the walk's columns, ordered by arrays
             starts = copy.find(start_ids)
             walk = copy.walk(sorted(set(starts.values())), direction, types, max_depth, limit, CHUNK)
             nodes, levels, type_codes = copy.nearest_first(walk)
-            paths = PathBatch(walk.reached, self._edges)
+            paths = PathBatch(walk.reached, edges)
             return Traversal(
                 None,  # named when first asked: many callers need only some of the ids
                 levels.tolist(),
@@ -1027,7 +1033,7 @@ class SqliteStore:
         found = [nid for nid, (_, edge) in reached.items() if edge is not None]
         ids, ci_types = self._labels(found)
         depths = [reached[nid][0] for nid in found]
-        paths = PathBatch(lambda: reached, self._edges)
+        paths = PathBatch(lambda: reached, edges)
         return Traversal(ids, depths, ci_types, paths, found, found_starts=frozenset(starts)).nearest_first()
 
     def _labels(self, nids: Sequence[int]) -> tuple[list[str], list[str]]:

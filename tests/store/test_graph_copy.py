@@ -275,6 +275,11 @@ def test_callers_that_only_read_share_what_the_store_keeps_and_others_still_get_
             assert own == shared and own is not shared and own.attributes is not shared.attributes
             own.attributes["sla"] = "mine"
             assert reader.get_cis([ci_id], shared=True)[ci_id].attributes == shared.attributes != "mine"
+        for _ in range(2):  # the same for the relationships along a walk's paths
+            shared_edge = reader.traverse(["vm"], "in", shared=True)[0].path[0]
+            assert reader.traverse(["vm"], "in", shared=True)[0].path[0] is shared_edge
+            own_edge = reader.traverse(["vm"], "in")[0].path[0]
+            assert own_edge == shared_edge and own_edge is not shared_edge
         put(writer, [ci("vm", name="renamed")], [])  # a commit: what was kept is read again
         assert reader.get_cis(["vm"], shared=True)["vm"].name == "renamed"
         assert writer.get_cis(["svc", "nowhere"], shared=True).keys() == {"svc"}  # no copy of the graph: same answers

@@ -52,6 +52,9 @@ def test_blast_radius_walks_to_dependents_nearest_first_with_paths(store: Store)
     ]
     assert found["lb"].path[-1].type == "ROUTES_TO"  # the path carries whole stored edges
     assert found["lb"].path[-1].source == "file"
+    for _ in range(2):  # a caller that only reads gets the same walk (a second time: what was kept)
+        shared = store.traverse(["vm"], "in", max_depth=10, shared=True)
+        assert [(h.ci_id, h.depth, h.path) for h in shared] == [(h.ci_id, h.depth, h.path) for h in hits]
 
 
 def test_depth_bound_and_start_not_included(store: Store) -> None:
