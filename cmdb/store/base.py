@@ -139,7 +139,8 @@ class PathBatch(Generic[Node]):
     first asked). Many callers only count, summarise or page through the hits,
     so the stored relationships along the paths are loaded on demand: the first
     ``path()`` call fetches the edges of every path of the walk in one batch
-    (``fetch``), later calls reuse them.
+    (``fetch``) and makes every path, each from its parent's; later calls look
+    them up.
     """
 
     def __init__(
@@ -148,30 +149,33 @@ class PathBatch(Generic[Node]):
         fetch: Callable[[Iterable[tuple[Node, str, Node]]], dict[tuple[Node, str, Node], Relationship]],
     ) -> None:
         self._walked: Callable[[], dict[Node, tuple[int, tuple[Node, str, Node] | None]]] = reached
-        self._reached: dict[Node, tuple[int, tuple[Node, str, Node] | None]] | None = None
         self._fetch: Callable[[Iterable[tuple[Node, str, Node]]], dict[tuple[Node, str, Node], Relationship]] = fetch
-        self._edges: dict[tuple[Node, str, Node], Relationship] | None = None
-        self._paths: dict[Node, tuple[Relationship, ...]] = {}  # each made from its parent's
+        self._paths: dict[Node, tuple[Relationship, ...]] | None = None
         self._lock = threading.Lock()
 
     def path(self, node: Node) -> tuple[Relationship, ...]:
-        with self._lock:
-            if self._reached is None or self._edges is None:
-                self._reached = reached = self._walked()
-                self._edges = self._fetch(edge for _, edge in reached.values() if edge is not None)
-            reached, edges = self._reached, self._edges
         paths = self._paths
-        # back to a CI whose path is made (or a start), then forward: each path is its
-        # parent's and one edge (several threads may make the same path: they agree)
-        pending: list[tuple[Node, tuple[Node, str, Node]]] = []
-        at = node
-        while (made := paths.get(at)) is None and (step := reached[at][1]) is not None:
-            pending.append((at, step))
-            at = _behind(at, step)
-        path: tuple[Relationship, ...] = made if made is not None else ()
-        for at, step in reversed(pending):
-            path = paths[at] = (*path, edges[step])
-        return path
+        if paths is None:
+            with self._lock:
+                if self._paths is None:
+                    self._paths = self._every_path()
+                paths = self._paths
+        return paths[node]
+
+    def _every_path(self) -> dict[Node, tuple[Relationship, ...]]:
+        reached = self._walked()
+        edges = self._fetch(edge for _, edge in reached.values() if edge is not None)
+        paths: dict[Node, tuple[Relationship, ...]] = {}
+        for node, (_, step) in reached.items():  # breadth first: a CI comes after the one it was reached from
+            if step is None:
+                paths[node] = ()
+                continue
+            before: tuple[Relationship, ...] | None = paths.get(_behind(node, step))
+            if before is None:  # not in that order: walked back, edge by edge
+                paths[node] = tuple(edges[s] for s in walk_back(node, reached))
+            else:
+                paths[node] = before + (edges[step],)
+        return paths
 
 
 class Hit:

@@ -435,12 +435,12 @@ def _read_through(
         for key, row in read(keys):
             yield key, decode(row)
         return
+    found_kept = [kept.get(key) for key in keys]
     # the missing rows are read first: a read that cannot be made now (``memory_only``)
     # fails before anything is decoded
-    missing = [key for key in keys if key not in kept]
+    missing = [key for key, found in zip(keys, found_kept, strict=True) if found is None]
     rows = list(read(missing)) if missing else []
-    for key in keys:
-        found = kept.get(key)
+    for key, found in zip(keys, found_kept, strict=True):
         if found is None:
             continue
         if isinstance(found, tuple):  # read once before: kept decoded from now on
