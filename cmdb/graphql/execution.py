@@ -285,7 +285,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             entries.append(_Entry(response_key, reader, complete, _own_answer(field.type)))
         definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
         origin = definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
-        return _object_completer(entries, type_.is_type_of, origin, required)
+        return _object_completer(type_.name, entries, type_.is_type_of, origin, required)
 
     def _abstract(
         self, type_: GraphQLAbstractType, field_details_list: FieldDetailsList, required: bool = False
@@ -364,7 +364,7 @@ class _Entry:
 
 
 def _object_completer(
-    entries: list[_Entry], is_type_of: Callable[..., Any] | None, origin: type | None, required: bool
+    type_name: str, entries: list[_Entry], is_type_of: Callable[..., Any] | None, origin: type | None, required: bool
 ) -> Complete:
     """The completer of one object type's plan, as Python source compiled once per plan: its
     fields unrolled (no loop over the plan), plain attributes read by name, and values that
@@ -419,7 +419,7 @@ def _object_completer(
         "    memo[key] = (value, completed)\n"
         "    return completed\n"
     )
-    exec(compile(source, "<plan>", "exec"), names)  # noqa: S102 - source made above, from no client text
+    exec(compile(source, f"<plan of {type_name}>", "exec"), names)  # noqa: S102 - source made above, from no client text
     complete: Complete = names["complete_object"]
     names["me"] = id(complete)
     return complete
