@@ -395,11 +395,16 @@ def _object_completer(
         call = f"c{n}(v{n}, info, memo)"
         own = entry.own_answer
         items.append(f"k{n}: v{n} if {own.format(v=f'v{n}')} else {call}" if own else f"k{n}: {call}")
-    typed = "" if is_type_of is None else (
-        # an instance of the type's own class, not cast to another, is of the type (is_type_of's rule)
-        "    if not (value.__class__ is origin and TYPE_CAST not in value.__dict__) "
-        "and is_type_of(value, info) is not True:\n        raise Irregular\n"
-    )
+    if is_type_of is None:
+        checks = "    if isinstance(value, Exception):\n        raise Irregular\n"
+    else:
+        # an instance of the type's own class, not cast to another, is of the type (is_type_of's
+        # rule), and no exception; other values are checked as graphql-core would
+        checks = (
+            "    if value.__class__ is not origin or TYPE_CAST in value.__dict__:\n"
+            "        if isinstance(value, Exception) or is_type_of(value, info) is not True:\n"
+            "            raise Irregular\n"
+        )
     source = (
         "def complete_object(value, info, memo):\n"
         "    if value is None or value is Undefined:\n"
@@ -411,9 +416,7 @@ def _object_completer(
         "    again = memo.get(key)\n"
         "    if again is not None and again[0] is value:\n"
         "        return again[1]\n"
-        "    if isinstance(value, Exception):\n"
-        "        raise Irregular\n"
-        f"{typed}"
+        f"{checks}"
         + "".join(f"{read}\n" for read in reads)
         + f"    completed = {{{', '.join(items)}}}\n"
         "    memo[key] = (value, completed)\n"
@@ -464,8 +467,9 @@ def _leaf(type_: GraphQLLeafType, required: bool) -> Complete:
     return complete_leaf
 
 
-_ENUM_NAMES: dict[CustomGraphQLEnumType, dict[Enum, str]] = {}
-"""Per enum type of a schema: each Python member's GraphQL name (schemas live as long as the process)."""
+_ENUM_NAMES: dict[CustomGraphQLEnumType, dict[Any, str]] = {}
+"""Per enum type of a schema: each Python member's GraphQL name, by the member's value (an
+Enum's own hash is a Python call, its value's is not; schemas live as long as the process)."""
 
 
 def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
@@ -478,7 +482,10 @@ def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
             for member in type_.wrapped_cls:
                 for name, value in type_.values.items():
                     if member.value == value.value:
-                        names[member] = name
+                        try:
+                            names[member._value_] = name
+                        except TypeError:  # an unhashable value: that member by strawberry's scan
+                            pass
                         break
         _ENUM_NAMES[type_] = names
     slow = _leaf(type_, required)
@@ -486,7 +493,7 @@ def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
 
     def complete_enum(value: Any, info: ResolveInfo, memo: Memo) -> Any:
         if value.__class__ is members:
-            name = names.get(value)
+            name = names.get(value._value_)
             if name is not None:
                 return name
         return slow(value, info, memo)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
@@ -199,8 +199,8 @@ class Relationship:
     direction: Direction = strawberry.field(
         description="OUT when read from its `from` end (or from no CI), IN when read from its `to` end."
     )
-    from_id: strawberry.ID
-    to_id: strawberry.ID
+    from_id: str = strawberry.field(graphql_type=strawberry.ID)  # a str: made without a call to strawberry.ID
+    to_id: str = strawberry.field(graphql_type=strawberry.ID)
 
     @strawberry.field(description="How failure of `to` travels back to `from`.")
     def impact(self) -> Impact:
@@ -291,8 +291,8 @@ def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datet
         as_of=as_of,
         type=_RELATIONSHIP_TYPES[rel.type],
         direction=_IN if seen_from is not None and seen_from == rel.to_id else _OUT,
-        from_id=cast(strawberry.ID, rel.from_id),  # an ID is a str: no call to strawberry.ID
-        to_id=cast(strawberry.ID, rel.to_id),
+        from_id=rel.from_id,
+        to_id=rel.to_id,
     )
 
 
@@ -334,7 +334,9 @@ class CI:
     # these a walk or a page makes are quick to make.
     record: strawberry.Private[model.CI]
     as_of: strawberry.Private[datetime | None]
-    id: strawberry.ID = strawberry.field(description="The provider's own id (ARN, resource name...) or a declared key.")
+    id: str = strawberry.field(  # a str: made without a call to strawberry.ID
+        graphql_type=strawberry.ID, description="The provider's own id (ARN, resource name...) or a declared key."
+    )
     type: str = strawberry.field(description="A type from the vocabulary, e.g. aws.rds.db_instance.")
     ci_class: CIClass
     name: str
@@ -875,7 +877,7 @@ def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:
     return implementation(
         record=ci,
         as_of=as_of,
-        id=cast(strawberry.ID, ci.id),  # an ID is a str: no call to strawberry.ID
+        id=ci.id,
         type=ci.type,
         ci_class=ci_class,
         name=ci.name,
