@@ -214,6 +214,7 @@ async def _run(name: str, query: str, variables: dict[str, Any] | None = None) -
         '{ items(kind: "number") { name size } }',  # values coerced as graphql-core coerces them
         '{ items(kind: "flag") { name } }',
         "{ a: items { n: name } b: items { ...f } } fragment f on Item { shout size }",
+        "{ items { value: name info: shout memo: size k0: name def: size class: name completed: shout } }",
         "{ item { __typename name size shout parts { label name } } }",
         '{ item(kind: "raises") { name shout } }',
         '{ item(kind: "null") { name parts { label } } }',
@@ -230,6 +231,7 @@ async def _run(name: str, query: str, variables: dict[str, Any] | None = None) -
         "coerced-number",
         "coerced-flag",
         "aliases-fragments",
+        "aliases-like-the-generated-code",  # response keys are passed to plans, never written in their source
         "object",
         "object-raises",
         "object-null",
