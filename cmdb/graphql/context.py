@@ -162,7 +162,7 @@ class Loaders:
 
     async def _load_traversals(self, keys: list[TraversalKey]) -> list[Walk]:
         # A walk is one store call per start CI (walks from several starts would merge);
-        # the walks of one tick, their paths and the CIs they reach share one worker thread.
+        # the walks of one tick, their paths and the CIs they reach are one read of the store.
         def load() -> list[Walk]:
             walks = [
                 self.store.traverse(

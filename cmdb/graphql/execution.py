@@ -331,26 +331,35 @@ def _varies(nodes: list[Node]) -> bool:
     return False
 
 
-_AS_IS: dict[GraphQLNamedType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
-"""Scalars whose coercion returns a value of this class unchanged (graphql-core's own rules)."""
-
-
-def _as_is(type_: GraphQLOutputType) -> type | None:
-    """The class of values that are their own answer in a field of ``type_``, if any."""
-    if is_non_null_type(type_):
-        type_ = type_.of_type
-    return _AS_IS.get(type_) if isinstance(type_, GraphQLNamedType) else None
+_OWN_ANSWERS: dict[GraphQLNamedType, str] = {
+    GraphQLString: "{v}.__class__ is str",
+    GraphQLID: "{v}.__class__ is str",
+    GraphQLBoolean: "{v}.__class__ is bool",
+    GraphQLInt: f"({{v}}.__class__ is int and {GRAPHQL_MIN_INT} <= {{v}} <= {GRAPHQL_MAX_INT})",  # within 32 bits
+}
+"""Per scalar, a test (in Python, over ``{v}``) of the values its coercion returns unchanged
+(graphql-core's own rules): each is its own answer, without a call."""
 
 
 def _own_answer(type_: GraphQLOutputType) -> str | None:
-    """A test, in Python over ``{v}``, of values that are their own answer in a field of
-    ``type_`` (the rules of ``_as_is`` and ``_leaf``), if any."""
-    as_is = _as_is(type_)
-    if as_is is not None:
-        return f"{{v}}.__class__ is {as_is.__name__}"
-    if (type_.of_type if is_non_null_type(type_) else type_) is GraphQLInt:
-        return f"({{v}}.__class__ is int and {GRAPHQL_MIN_INT} <= {{v}} <= {GRAPHQL_MAX_INT})"
-    return None
+    """The test of values that are their own answer in a field of ``type_``, if any."""
+    if is_non_null_type(type_):
+        type_ = type_.of_type
+    return _OWN_ANSWERS.get(type_) if isinstance(type_, GraphQLNamedType) else None
+
+
+def _on_null(required: bool) -> str:
+    """The lines of a generated completer that answer a null (``required``: irregular)."""
+    return f"    if value is None or value is Undefined:\n        {'raise Irregular' if required else 'return None'}\n"
+
+
+def _compiled(source: str, type_name: str, names: dict[str, Any]) -> Complete:
+    """The completer ``source`` defines (``complete``), with ``names`` as its globals; named
+    by its type in profiles. Sources are made here, from no client text."""
+    names.update(Undefined=Undefined, Irregular=_Irregular)
+    exec(compile(source, f"<plan of {type_name}>", "exec"), names)  # noqa: S102 - see above
+    complete: Complete = names["complete"]
+    return complete
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,13 +380,7 @@ def _object_completer(
     are their own answer kept without a call. The source holds only names it makes itself
     and attribute names from the schema's Python classes (identifiers, checked by
     ``_reader``); every other value, response keys included, is passed in by name."""
-    names: dict[str, Any] = {
-        "Undefined": Undefined,
-        "Irregular": _Irregular,
-        "TYPE_CAST": TYPE_CAST_ATTRIBUTE,
-        "is_type_of": is_type_of,
-        "origin": origin,
-    }
+    names: dict[str, Any] = {"TYPE_CAST": TYPE_CAST_ATTRIBUTE, "is_type_of": is_type_of, "origin": origin}
     reads: list[str] = []
     items: list[str] = []
     for n, entry in enumerate(entries):
@@ -406,9 +409,8 @@ def _object_completer(
             "            raise Irregular\n"
         )
     source = (
-        "def complete_object(value, info, memo):\n"
-        "    if value is None or value is Undefined:\n"
-        f"        {'raise Irregular' if required else 'return None'}\n"
+        "def complete(value, info, memo):\n"
+        f"{_on_null(required)}"
         # An object met again (a walk's paths share their edges) is answered by what it gave
         # the first time: plain fields compute the same answer. The memo keeps the object,
         # so that its id is not reused while the completion lasts.
@@ -422,8 +424,7 @@ def _object_completer(
         "    memo[key] = (value, completed)\n"
         "    return completed\n"
     )
-    exec(compile(source, f"<plan of {type_name}>", "exec"), names)  # noqa: S102 - source made above, from no client text
-    complete: Complete = names["complete_object"]
+    complete = _compiled(source, type_name, names)
     names["me"] = id(complete)
     return complete
 
@@ -445,26 +446,17 @@ def _list(inner: Complete | None, required: bool) -> Complete | None:
 
 
 def _leaf(type_: GraphQLLeafType, required: bool) -> Complete:
-    coerce = type_.coerce_output_value
-    as_is = _as_is(type_)
-    whole = type_ is GraphQLInt
-
-    def complete_leaf(value: Any, info: ResolveInfo, memo: Memo) -> Any:
-        if value.__class__ is as_is:
-            return value
-        # an int in an Int field is its own answer within 32 bits (graphql-core's rule)
-        if whole and value.__class__ is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
-            return value
-        if value is None or value is Undefined:
-            if required:
-                raise _Irregular
-            return None
-        coerced = coerce(value)
-        if coerced is None or coerced is Undefined:
-            raise _Irregular
-        return coerced
-
-    return complete_leaf
+    own = _own_answer(type_)
+    source = (
+        "def complete(value, info, memo):\n"
+        + (f"    if {own.format(v='value')}:\n        return value\n" if own else "")
+        + _on_null(required)
+        + "    coerced = coerce(value)\n"
+        "    if coerced is None or coerced is Undefined:\n"
+        "        raise Irregular\n"
+        "    return coerced\n"
+    )
+    return _compiled(source, type_.name, {"coerce": type_.coerce_output_value})
 
 
 _ENUM_NAMES: dict[CustomGraphQLEnumType, dict[Any, str]] = {}

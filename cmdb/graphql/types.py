@@ -865,10 +865,16 @@ CI_TYPES: tuple[type[CI], ...] = (*_BY_CLASS.values(), GenericCI)
 _TYPE_NAMES: dict[type, str] = {t: get_object_definition(t, strict=True).name for t in CI_TYPES}
 
 
-# each CI type's implementation and class (the vocabulary is loaded once per process, like the enums)
-_IMPLEMENTATIONS: dict[str, tuple[type[CI], CIClass]] = {
-    name: (_BY_CLASS.get(kind.ci_class, GenericCI), _CLASSES[kind.ci_class]) for name, kind in vocabulary().types.items()
-}
+def _implementation(type_name: str) -> tuple[type[CI], CIClass]:
+    """The implementation and class of a CI type (an unknown type raises the vocabulary's
+    error, as every read of such a CI does)."""
+    ci_class = vocabulary().class_of(type_name)
+    return _BY_CLASS.get(ci_class, GenericCI), _CLASSES[ci_class]
+
+
+# each CI type's, looked up once (the vocabulary is loaded once per process, like the enums);
+# a type it did not have then is looked up when met
+_IMPLEMENTATIONS = {name: _implementation(name) for name in vocabulary().types}
 
 
 def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:
@@ -885,13 +891,6 @@ def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:
         owner=ci.owner or None,
         lifecycle_state=_STATES[ci.lifecycle_state],
     )
-
-
-def _implementation(type_name: str) -> tuple[type[CI], CIClass]:
-    """For a type the vocabulary did not have when this module was loaded: looked up now
-    (an unknown type raises the vocabulary's error, as every read of such a CI does)."""
-    ci_class = vocabulary().class_of(type_name)
-    return _BY_CLASS.get(ci_class, GenericCI), _CLASSES[ci_class]
 
 
 # --- paths, changes, connections, stats --------------------------------------------
