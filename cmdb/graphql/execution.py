@@ -78,8 +78,8 @@ __all__ = ["PlainListExecutionContext"]
 log = logging.getLogger(__name__)
 
 ResolveInfo = GraphQLResolveInfo[Any]
-Memo = dict[tuple[int, int], tuple[Any, dict[str, Any]]]
-"""What each object met so far in one completion gave, by (its plan, its id)."""
+Memo = dict[int, tuple[Any, Any, dict[str, Any]]]
+"""What the objects met so far in one completion gave, by their ids: (object, plan, answer)."""
 Complete = Callable[[Any, ResolveInfo, Memo], Any]
 """Completes one value of a plan's type; raises ``_Irregular`` to hand the list back."""
 
@@ -404,29 +404,27 @@ def _object_completer(
         # an instance of the type's own class, not cast to another, is of the type (is_type_of's
         # rule), and no exception; other values are checked as graphql-core would
         checks = (
-            "    if value.__class__ is not origin or TYPE_CAST in value.__dict__:\n"
+            "    if value.__class__ is not origin or getattr(value, TYPE_CAST, None) is not None:\n"
             "        if isinstance(value, Exception) or is_type_of(value, info) is not True:\n"
             "            raise Irregular\n"
         )
     source = (
         "def complete(value, info, memo):\n"
         f"{_on_null(required)}"
-        # An object met again (a walk's paths share their edges) is answered by what it gave
-        # the first time: plain fields compute the same answer. The memo keeps the object,
-        # so that its id is not reused while the completion lasts.
-        "    key = (me, id(value))\n"
-        "    again = memo.get(key)\n"
-        "    if again is not None and again[0] is value:\n"
-        "        return again[1]\n"
+        # An object met again by this plan (a walk's paths share their edges) is answered by
+        # what it gave the first time: plain fields compute the same answer. The memo keeps
+        # the object, so that its id is not reused while the completion lasts; an object met
+        # by two plans is kept for the later one.
+        "    again = memo.get(id(value))\n"
+        "    if again is not None and again[0] is value and again[1] is complete:\n"
+        "        return again[2]\n"
         f"{checks}"
         + "".join(f"{read}\n" for read in reads)
         + f"    completed = {{{', '.join(items)}}}\n"
-        "    memo[key] = (value, completed)\n"
+        "    memo[id(value)] = (value, complete, completed)\n"
         "    return completed\n"
     )
-    complete = _compiled(source, type_name, names)
-    names["me"] = id(complete)
-    return complete
+    return _compiled(source, type_name, names)
 
 
 def _list(inner: Complete | None, required: bool) -> Complete | None:

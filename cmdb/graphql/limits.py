@@ -1,10 +1,11 @@
 """The guards on the endpoint, built from one ``Limits`` object.
 
 Strawberry's own limiters bound depth, aliases and tokens. Strawberry has no
-cost limit, so ``TraversalCost`` adds one: before execution it walks the
+cost limit, so ``Guards`` adds one: before execution it walks the
 operation and sums, over every traversal field, ``depth x first`` times the
 page sizes enclosing it; above ``max_traversal_cost`` the request is rejected
-with LIMIT_EXCEEDED and nothing runs. Resolvers check single arguments with
+with LIMIT_EXCEEDED and nothing runs. An operation whose weighed arguments
+read no variable weighs the same every time: its cost is kept (``Costs``). Resolvers check single arguments with
 ``page_size`` / ``traversal_depth``.
 """
 
@@ -12,22 +13,29 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
     parse,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
@@ -71,6 +79,20 @@ def _int_arg(args: dict[str, Any], default: int, *names: str) -> int:
     return default
 
 
+WEIGHED_ARGUMENTS = frozenset({"first", "limit", "depth", "maxDepth", "ids", "failing"})
+"""The arguments a cost is read from; a field with none of them passes its multiplier on."""
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(item.value) for item in value.fields)
+    return False
+
+
 def traversal_cost(
     schema: GraphQLSchema,
     operation: OperationDefinitionNode,
@@ -79,12 +101,36 @@ def traversal_cost(
     limits: Limits,
 ) -> int:
     """depth x first (x start CIs) of every traversal field, times the page sizes that enclose it."""
+    return _weigh(schema, operation, fragments, variables, limits)[0]
+
+
+def _weigh(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any] | None,
+    limits: Limits,
+) -> tuple[int, bool]:
+    """The traversal cost, and whether it read a variable (else it is the operation's own)."""
     root = schema.get_root_type(operation.operation)
     if root is None:
-        return 0
-    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
-    if not isinstance(coerced, VariableValues):
-        return 0  # execution reports the bad variables
+        return 0, False
+    coerced: VariableValues | None = None  # coerced when a weighed argument first reads one
+    read_variable = False
+
+    def arguments(definition: GraphQLField, selection: FieldNode) -> dict[str, Any]:
+        nonlocal coerced, read_variable
+        if any(_has_variable(a.value) for a in selection.arguments or () if a.name.value in WEIGHED_ARGUMENTS):
+            read_variable = True
+            if coerced is None:
+                values = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+                if not isinstance(values, VariableValues):
+                    raise _BadVariables
+                coerced = values
+        try:
+            return get_argument_values(definition, selection, coerced)
+        except GraphQLError:
+            return {}  # execution reports the bad argument
 
     def walk(selection_set: SelectionSetNode | None, parent: Any, multiplier: int, seen: frozenset[str]) -> int:
         if selection_set is None or not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
@@ -95,18 +141,16 @@ def traversal_cost(
                 definition = parent.fields.get(selection.name.value)
                 if definition is None:
                     continue
-                try:
-                    args = get_argument_values(definition, selection, coerced)
-                except GraphQLError:
-                    args = {}  # execution reports the bad argument
-                first = _int_arg(args, limits.default_page_size, "first", "limit")
                 inner = multiplier
-                if selection.name.value in TRAVERSAL_FIELDS:
-                    starts = max(1, len(args.get("ids") or args.get("failing") or [None]))
-                    total += multiplier * starts * _int_arg(args, 1, "depth", "maxDepth") * first
-                    inner = multiplier * first
-                elif "first" in args:
-                    inner = multiplier * first
+                if not WEIGHED_ARGUMENTS.isdisjoint(definition.args):
+                    args = arguments(definition, selection)
+                    first = _int_arg(args, limits.default_page_size, "first", "limit")
+                    if selection.name.value in TRAVERSAL_FIELDS:
+                        starts = max(1, len(args.get("ids") or args.get("failing") or [None]))
+                        total += multiplier * starts * _int_arg(args, 1, "depth", "maxDepth") * first
+                        inner = multiplier * first
+                    elif "first" in args:
+                        inner = multiplier * first
                 named = definition.type
                 while hasattr(named, "of_type"):
                     named = named.of_type
@@ -123,7 +167,41 @@ def traversal_cost(
                 total += walk(fragment.selection_set, target, multiplier, seen | {name})
         return total
 
-    return walk(operation.selection_set, root, 1, frozenset())
+    try:
+        return walk(operation.selection_set, root, 1, frozenset()), read_variable
+    except _BadVariables:
+        return 0, True  # execution reports the bad variables
+
+
+class _BadVariables(Exception):
+    """The variables a weighed argument reads do not coerce."""
+
+
+class Costs:
+    """The cost of each operation that reads no variable to weigh, kept across requests
+    (documents are parsed once, so the same operation comes again); others are weighed
+    per request."""
+
+    SIZE = 256
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._kept: OrderedDict[int, tuple[OperationDefinitionNode, int]] = OrderedDict()
+
+    def cost(
+        self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Any
+    ) -> int:
+        kept = self._kept.get(id(operation))
+        if kept is not None and kept[0] is operation:
+            self._kept.move_to_end(id(operation))
+            return kept[1]
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        cost, read_variable = _weigh(schema, operation, fragments, variables, self.limits)
+        if not read_variable:
+            self._kept[id(operation)] = (operation, cost)
+            if len(self._kept) > self.SIZE:
+                self._kept.popitem(last=False)
+        return cost
 
 
 _parse = functools.lru_cache(maxsize=256)(parse)
@@ -162,8 +240,9 @@ class Document(ValidationCache):
 class Guards(SchemaExtension):
     """Before anything runs: the permission check, then the traversal cost bound."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, costs: Costs) -> None:
         self.limits = limits
+        self.costs = costs
 
     def on_execute(self) -> Iterator[None]:
         from cmdb.graphql.auth import check_permission
@@ -181,13 +260,12 @@ class Guards(SchemaExtension):
             and context.result is None
             and (not query or any(name in query for name in TRAVERSAL_FIELDS))  # nothing to weigh otherwise
         ):
-            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             if context.operation_name:
                 operations = [o for o in operations if o.name is not None and o.name.value == context.operation_name]
             schema = context.schema._schema
             try:
-                cost = sum(traversal_cost(schema, o, fragments, context.variables, self.limits) for o in operations[:1])
+                cost = sum(self.costs.cost(schema, document, o, context.variables) for o in operations[:1])
             except Exception:  # an extension must not raise: that would bypass error masking
                 log.exception("could not weigh an operation")
                 context.result = ExecutionResult(
@@ -215,4 +293,5 @@ def extensions(limits: Limits) -> list[Callable[[], SchemaExtension]]:
         QueryDepthLimiter(max_depth=limits.max_query_depth).validation_rules
         + MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules
     )
-    return [ErrorCodes, lambda: Document(limits, rules), lambda: Guards(limits)]
+    costs = Costs(limits)
+    return [ErrorCodes, lambda: Document(limits, rules), lambda: Guards(limits, costs)]

@@ -10,10 +10,11 @@ time reads its neighbourhood as of that time too.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
@@ -63,6 +64,28 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Ctx = Info[Context, None]
+T = TypeVar("T")
+
+
+def _maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
+    """A constructor of the strawberry type ``cls`` that takes every one of its fields by
+    position, in the order ``names``, and does what its dataclass ``__init__`` does (set them).
+
+    For the objects made by the hundred (a walk's CIs, hits and edges): a call by keyword
+    costs twice as much as one by position, and strawberry's ``__init__`` takes keywords
+    only. Made from source once per class; the source holds the fields' own names.
+    """
+    fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)  # type: ignore[arg-type]
+    if sorted(names) != sorted(fields) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} is made from the fields {fields}, not {names}")
+    source = (
+        f"def make({', '.join(names)}):\n"
+        "    made = new(cls)\n" + "".join(f"    made.{name} = {name}\n" for name in names) + "    return made\n"
+    )
+    names_in: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    exec(compile(source, f"<maker of {cls.__name__}>", "exec"), names_in)  # noqa: S102 - see above
+    make: Callable[..., T] = names_in["make"]
+    return make
 
 
 def _opt(value: str) -> str | None:
@@ -284,16 +307,12 @@ async def load_ci(info: Ctx, ci_id: str, as_of: datetime | None) -> CI | None:
 _IN, _OUT = Direction.IN, Direction.OUT  # (an enum's members are slow to look up on the class)
 
 
+_make_relationship = _maker(Relationship, ("record", "seen_from", "as_of", "type", "direction", "from_id", "to_id"))
+
+
 def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datetime | None = None) -> Relationship:
-    return Relationship(
-        record=rel,
-        seen_from=seen_from,
-        as_of=as_of,
-        type=_RELATIONSHIP_TYPES[rel.type],
-        direction=_IN if seen_from is not None and seen_from == rel.to_id else _OUT,
-        from_id=rel.from_id,
-        to_id=rel.to_id,
-    )
+    direction = _IN if seen_from is not None and seen_from == rel.to_id else _OUT
+    return _make_relationship(rel, seen_from, as_of, _RELATIONSHIP_TYPES[rel.type], direction, rel.from_id, rel.to_id)
 
 
 # --- the CI interface --------------------------------------------------------------
@@ -325,6 +344,9 @@ class Reached:
     @strawberry.field(description="the CIs along the path, from the start CI to this one (cheaper than path)")
     def path_ids(self) -> list[strawberry.ID]:
         return [strawberry.ID(i) for i in walk_ids(self.hit.path, self.way)]
+
+
+_make_reached = _maker(Reached, ("ci", "depth", "hit", "way", "as_of", "edges"))
 
 
 @strawberry.interface(description="A configuration item: anything the CMDB tracks.")
@@ -461,7 +483,7 @@ class CI:
         found, as_of = walk.cis, self.as_of
         edges: dict[int, Relationship] = {}
         return [
-            Reached(ci=ci_node(found[hit.ci_id], as_of), depth=hit.depth, hit=hit, way=way, as_of=as_of, edges=edges)
+            _make_reached(ci_node(found[hit.ci_id], as_of), hit.depth, hit, way, as_of, edges)
             for hit in walk.hits
             if hit.ci_id in found
         ]
@@ -865,11 +887,15 @@ CI_TYPES: tuple[type[CI], ...] = (*_BY_CLASS.values(), GenericCI)
 _TYPE_NAMES: dict[type, str] = {t: get_object_definition(t, strict=True).name for t in CI_TYPES}
 
 
-def _implementation(type_name: str) -> tuple[type[CI], CIClass]:
-    """The implementation and class of a CI type (an unknown type raises the vocabulary's
-    error, as every read of such a CI does)."""
+_CI_FIELDS = ("record", "as_of", "id", "type", "ci_class", "name", "environment", "owner", "lifecycle_state")
+_MAKERS = {implementation: _maker(implementation, _CI_FIELDS) for implementation in CI_TYPES}
+
+
+def _implementation(type_name: str) -> tuple[Callable[..., CI], CIClass]:
+    """The maker of a CI type's implementation, and its class (an unknown type raises the
+    vocabulary's error, as every read of such a CI does)."""
     ci_class = vocabulary().class_of(type_name)
-    return _BY_CLASS.get(ci_class, GenericCI), _CLASSES[ci_class]
+    return _MAKERS[_BY_CLASS.get(ci_class, GenericCI)], _CLASSES[ci_class]
 
 
 # each CI type's, looked up once (the vocabulary is loaded once per process, like the enums);
@@ -879,17 +905,9 @@ _IMPLEMENTATIONS = {name: _implementation(name) for name in vocabulary().types}
 
 def ci_node(ci: model.CI, as_of: datetime | None = None) -> CI:
     """The GraphQL object for one CI: the implementation of its class."""
-    implementation, ci_class = _IMPLEMENTATIONS.get(ci.type) or _implementation(ci.type)
-    return implementation(
-        record=ci,
-        as_of=as_of,
-        id=ci.id,
-        type=ci.type,
-        ci_class=ci_class,
-        name=ci.name,
-        environment=ci.environment or None,
-        owner=ci.owner or None,
-        lifecycle_state=_STATES[ci.lifecycle_state],
+    make, ci_class = _IMPLEMENTATIONS.get(ci.type) or _implementation(ci.type)
+    return make(
+        ci, as_of, ci.id, ci.type, ci_class, ci.name, ci.environment or None, ci.owner or None, _STATES[ci.lifecycle_state]
     )
 
 

@@ -114,6 +114,23 @@ async def test_traversal_cost_counts_start_cis(demo_api: Api, demo_store: Sqlite
     assert code == "LIMIT_EXCEEDED" and "24,000" in message  # 60 starts x 8 x 50
 
 
+async def test_traversal_cost_is_kept_per_operation_only_while_it_reads_no_variable(
+    demo_api: Api, demo_store: SqliteStore
+) -> None:
+    literal = "query($id: ID!) { ci(id: $id) { id } cis(first: 100) { edges { node { dependents(depth: 5) { depth } } } } }"
+    for ci_id in ("a", "b"):  # weighed once, then kept: $id is read by no weighed argument
+        code, message = await _code(demo_api, literal, {"id": ci_id})  # 100 x 5 x 50 = 25,000
+        assert code == "LIMIT_EXCEEDED" and "25,000" in message
+    # a list read from a variable: weighed again with every request's variables
+    ids = [ci.id for ci in demo_store.list_cis(CIFilter(), 60).items]
+    listed = "query($ids: [ID!]!) { impact(ids: $ids, depth: 8, first: 50) { truncated } }"
+    code, message = await _code(demo_api, listed, {"ids": ids})
+    assert code == "LIMIT_EXCEEDED" and "24,000" in message  # 60 starts x 8 x 50
+    assert "impact" in await demo_api.data(listed, {"ids": ids[:2]})  # 2 x 8 x 50 = 800
+    code, message = await _code(demo_api, listed, {"ids": ids[:51]})
+    assert code == "LIMIT_EXCEEDED" and "20,400" in message
+
+
 async def test_listing_as_of_refuses_an_estate_too_large_to_rewind(demo_store: SqliteStore) -> None:
     settings = api_settings(graphql=api_settings().graphql.model_copy(update={"max_snapshot_cis": 10}))
     async for api in _api(demo_store, settings):

@@ -11,12 +11,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from cmdb.cli import cli
-from cmdb.graphql.enums import CIClass, Criticality, LifecycleState, RelationshipType
+from cmdb.graphql.enums import CIClass, Criticality, Direction, LifecycleState, RelationshipType
 from cmdb.graphql.schema import print_sdl
-from cmdb.graphql.types import _BY_CLASS
+from cmdb.graphql.types import _BY_CLASS, CI_TYPES, Reached, Relationship, _maker, ci_node, rel_node
+from cmdb.model import CI
+from cmdb.model import Relationship as Edge
 from cmdb.store import SqliteStore
 from cmdb.vocabulary import vocabulary
 
@@ -37,6 +40,28 @@ def test_enums_follow_the_vocabulary() -> None:
     assert {s.value for s in LifecycleState} == set(vocab.lifecycle_states)
     assert {c.value for c in Criticality} == set(vocab.criticality_levels)
     assert {t.value for t in RelationshipType} == set(vocab.relationship_types)
+
+
+def test_objects_made_by_position_are_those_strawberry_makes_by_keyword() -> None:
+    """``ci_node``, ``rel_node`` and walks make their objects by position (``_maker``): the
+    same objects, field for field; a maker that would leave a field unset is refused."""
+    vocab = vocabulary()
+    for ci_type in sorted(vocab.types):
+        record = CI(id=f"id-{ci_type}", type=ci_type, name="n", owner="team-a", lifecycle_state="active")
+        made = ci_node(record)
+        by_keyword = type(made)(
+            record=record, as_of=None, id=record.id, type=ci_type, ci_class=made.ci_class, name="n",
+            environment=None, owner="team-a", lifecycle_state=LifecycleState.ACTIVE,
+        )  # fmt: skip
+        assert vars(made) == vars(by_keyword) and type(made) in CI_TYPES
+    edge = Edge("a", "RUNS_ON", "b")
+    assert vars(rel_node(edge, "b")) == vars(
+        Relationship(record=edge, seen_from="b", as_of=None, type=RelationshipType.RUNS_ON,
+                     direction=Direction.IN, from_id="a", to_id="b")
+    )  # fmt: skip
+    for names in (("ci", "depth"), ("ci", "depth", "hit", "way", "as_of", "edges", "extra")):
+        with pytest.raises(TypeError, match="Reached is made from the fields"):
+            _maker(Reached, names)
 
 
 def test_export_schema_to_a_file_and_to_stdout(tmp_path: Path) -> None:
