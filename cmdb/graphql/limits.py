@@ -39,7 +39,8 @@ from graphql import (
     parse,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension, ValidationCache
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from cmdb.errors import LimitExceeded
 from cmdb.graphql.errors import Code, ErrorCodes
@@ -207,7 +208,35 @@ class Costs:
 _parse = functools.lru_cache(maxsize=256)(parse)
 
 
-class Document(ValidationCache):
+class Validations:
+    """The validation errors of each document, kept across requests (up to ``SIZE``).
+
+    Documents come from ``_parse``'s cache, so the same query text brings back the same
+    document object: it is its own key (with the schema and the rules it was checked by). (strawberry's ``ValidationCache`` hashes the whole
+    document, node by node, on every request.)
+    """
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[int, tuple[DocumentNode, GraphQLSchema, tuple[Any, ...], list[GraphQLError]]]
+        self._kept = OrderedDict()
+
+    def errors(
+        self, schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+    ) -> list[GraphQLError]:
+        kept = self._kept.get(id(document))
+        if kept is not None and kept[0] is document and kept[1] is schema and kept[2] == rules:
+            self._kept.move_to_end(id(document))
+            return kept[3]
+        errors = validate_document(schema, document, rules)
+        self._kept[id(document)] = (document, schema, rules, errors)
+        if len(self._kept) > self.SIZE:
+            self._kept.popitem(last=False)
+        return errors
+
+
+class Document(SchemaExtension):
     """Parsing and validation of the document, both cached across requests, within the
     token, depth and alias limits (strawberry's limiters' rules, built once).
 
@@ -216,10 +245,10 @@ class Document(ValidationCache):
     the error like any client error (with a code).
     """
 
-    def __init__(self, limits: Limits, rules: tuple[type[ASTValidationRule], ...]) -> None:
-        super().__init__(maxsize=256)
+    def __init__(self, limits: Limits, rules: tuple[type[ASTValidationRule], ...], validations: Validations) -> None:
         self.max_tokens = limits.max_tokens
         self.rules = rules
+        self.validations = validations
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
@@ -234,6 +263,14 @@ class Document(ValidationCache):
                 context.graphql_document = _parse(context.query, **context.parse_options)
             except GraphQLError:
                 context.graphql_document = None
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None:
+            context.pre_execution_errors = self.validations.errors(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
         yield
 
 
@@ -293,5 +330,5 @@ def extensions(limits: Limits) -> list[Callable[[], SchemaExtension]]:
         QueryDepthLimiter(max_depth=limits.max_query_depth).validation_rules
         + MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules
     )
-    costs = Costs(limits)
-    return [ErrorCodes, lambda: Document(limits, rules), lambda: Guards(limits, costs)]
+    costs, validations = Costs(limits), Validations()
+    return [ErrorCodes, lambda: Document(limits, rules, validations), lambda: Guards(limits, costs)]

@@ -17,11 +17,18 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from graphql import GraphQLAbstractType, GraphQLResolveInfo
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLAbstractType,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionNode,
+)
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry.types.base import get_object_definition
-from strawberry.types.nodes import SelectedField, Selection
 
 from cmdb import compliance, model
 from cmdb.graphql.context import Context, TraversalKey
@@ -287,16 +294,26 @@ _PATH_FIELDS = frozenset({"path", "pathIds"})
 """Fields of ``Reached`` that read the walk's paths."""
 
 
-def _selects(selections: Sequence[Selection], names: frozenset[str]) -> bool:
-    """Whether any field directly below ``selections`` (through fragments) is one of ``names``."""
-    for selection in selections:
-        for child in selection.selections:
-            if isinstance(child, SelectedField):
-                if child.name in names:
-                    return True
-            elif _selects([child], names):
+def _selects(info: Ctx, names: frozenset[str]) -> bool:
+    """Whether any field directly below this one (through fragments) is one of ``names``:
+    read from the document's nodes (strawberry's ``selected_fields`` converts the whole
+    subtree first)."""
+    raw = info._raw_info
+    stack: list[SelectionNode] = [node for field in raw.field_nodes for node in _below(field)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FieldNode):
+            if node.name.value in names:
                 return True
+        elif isinstance(node, InlineFragmentNode):
+            stack.extend(_below(node))
+        elif isinstance(node, FragmentSpreadNode) and node.name.value in raw.fragments:
+            stack.extend(_below(raw.fragments[node.name.value]))
     return False
+
+
+def _below(node: FieldNode | InlineFragmentNode | FragmentDefinitionNode) -> Sequence[SelectionNode]:
+    return node.selection_set.selections if node.selection_set is not None else ()
 
 
 async def load_ci(info: Ctx, ci_id: str, as_of: datetime | None) -> CI | None:
@@ -477,7 +494,7 @@ class CI:
             tuple(sorted(t.value for t in types)) if types is not None else None,
             traversal_depth(depth, limits),
             page_size(first, limits),
-            paths=_selects(info.selected_fields, _PATH_FIELDS),
+            paths=_selects(info, _PATH_FIELDS),
         )
         walk = await info.context.walk(key, self.as_of)
         found, as_of = walk.cis, self.as_of

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from cmdb.graphql.execution import PlainListExecutionContext
-from cmdb.graphql.limits import Document
+from cmdb.graphql.limits import Document, Validations
 from cmdb.graphql.settings import Limits, ResponseCacheSettings
 from cmdb.store import SqliteStore
 
@@ -191,10 +191,10 @@ SMALL = {  # documents parsed once, as in the app (cmdb.graphql.limits.Document)
         Query,
         types=[Item, Part],
         execution_context_class=CountingPlainLists,
-        extensions=[lambda: Document(Limits(), ())],
+        extensions=[lambda: Document(Limits(), (), Validations())],
     ),
     "general": strawberry.Schema(
-        Query, types=[Item, Part], execution_context_class=CountingGeneral, extensions=[lambda: Document(Limits(), ())]
+        Query, types=[Item, Part], execution_context_class=CountingGeneral, extensions=[lambda: Document(Limits(), (), Validations())]
     ),
 }
 
@@ -311,3 +311,44 @@ async def test_the_cmdb_schema_completes_a_walk_by_plan(demo_store: SqliteStore)
     assert not result.errors and result.data is not None
     assert len(result.data["ci"]["dependents"]) >= 30
     assert CountingPlainLists.executed == 4  # ci, its id and name, dependents: below it, plans
+
+
+_SEEN: list[bool] = []
+
+
+@strawberry.type
+class Leaf:
+    path: int
+    other: int
+
+    @strawberry.field
+    def below(self) -> Leaf:
+        return self
+
+
+@strawberry.type
+class Probe:
+    @strawberry.field
+    def probe(self, info: strawberry.Info) -> Leaf:
+        from cmdb.graphql.types import _selects
+
+        _SEEN.append(_selects(info, frozenset({"path"})))
+        return Leaf(path=1, other=2)
+
+
+async def test_a_walk_knows_from_the_document_whether_its_paths_are_read() -> None:
+    """``_selects`` (which tells a walk to load its paths with it, in one read) sees the
+    fields below one field through inline fragments and named ones, and no deeper."""
+    schema = strawberry.Schema(Probe)
+    for query, reads in (
+        ("{ probe { other } }", False),
+        ("{ probe { path } }", True),
+        ("{ probe { ...F } } fragment F on Leaf { other ... on Leaf { path } }", True),
+        ("{ probe { other ... on Leaf { other } } }", False),
+        ("{ probe { below { path } } }", False),  # a field below another field is not this one's
+        ("{ a: probe { other } b: probe { p: path } }", True),
+    ):
+        _SEEN.clear()
+        result = await schema.execute(query)
+        assert result.errors is None, result.errors
+        assert _SEEN[-1] is reads, query

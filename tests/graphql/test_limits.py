@@ -27,6 +27,18 @@ async def test_query_depth(demo_api: Api) -> None:
     assert code == "LIMIT_EXCEEDED" and "depth" in message
 
 
+async def test_validation_is_kept_per_document_schema_and_rules(demo_api: Api, demo_store: SqliteStore) -> None:
+    nested = "{ ci(id: \"x\") { " + "ownerTeam { " * 12 + "id" + " }" * 12 + " } }"  # deeper than 12
+    for _ in range(2):  # the same document again: the kept verdict
+        code, message = await _code(demo_api, nested)
+        assert code == "LIMIT_EXCEEDED" and "depth" in message
+    deeper = api_settings(graphql=api_settings().graphql.model_copy(update={"max_query_depth": 15}))
+    async for api in _api(demo_store, deeper):  # the same text, another schema and rules: checked anew
+        assert (await api.data(nested)) == {"ci": None}
+    code, _ = await _code(demo_api, nested)
+    assert code == "LIMIT_EXCEEDED"
+
+
 async def test_aliases(demo_api: Api) -> None:
     query = "{ " + " ".join(f"a{i}: stats {{ total }}" for i in range(31)) + " }"
     code, message = await _code(demo_api, query)
