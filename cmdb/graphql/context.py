@@ -35,7 +35,7 @@ from cmdb.compliance import Finding, open_findings
 from cmdb.graphql.auth import Principal
 from cmdb.graphql.settings import ApiSettings
 from cmdb.model import CI, Direction, Relationship
-from cmdb.store.base import Hit, NotInMemory, Store
+from cmdb.store.base import NotInMemory, Store, Traversal
 from cmdb.sync import SyncEngine
 
 __all__ = ["Context", "Loaders", "StoreThreads", "TraversalKey", "Walk"]
@@ -55,15 +55,24 @@ class TraversalKey:
     depth: int
     limit: int
     paths: bool = False
-    """load each hit's path in the worker thread too (the query reads it)"""
+    """load each CI's path with the walk (the query reads them)"""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Walk:
-    """What one walk found: the hits, nearest first, and the CIs they reached."""
+    """What one walk found: the CIs it reached, nearest first (as columns), their records,
+    and the path to each once loaded."""
 
-    hits: Sequence[Hit]
+    reached: Traversal
     cis: dict[str, CI]
+    paths: list[tuple[Relationship, ...]] | None = None
+
+    def path(self, position: int) -> tuple[Relationship, ...]:
+        """The path to the CI at ``position``: loaded with the walk when the query reads paths
+        (``TraversalKey.paths``), else here, from the store."""
+        if self.paths is None:
+            self.paths = self.reached.paths()
+        return self.paths[position]
 
 
 class StoreThreads:
@@ -170,12 +179,10 @@ class Loaders:
                 )  # resolvers only read the paths' relationships
                 for key in keys
             ]
-            for key, hits in zip(keys, walks, strict=True):
-                if key.paths:
-                    for hit in hits:
-                        hit.path  # noqa: B018 - a lazy path loads here, off the event loop
-            cis = self.store.get_cis(list(dict.fromkeys(hit.ci_id for hits in walks for hit in hits)), shared=True)
-            return [Walk(hits, cis) for hits in walks]
+            cis = self.store.get_cis(list(dict.fromkeys(ci_id for walk in walks for ci_id in walk.ids)), shared=True)
+            return [
+                Walk(walk, cis, walk.paths() if key.paths else None) for key, walk in zip(keys, walks, strict=True)
+            ]
 
         return await self._read(load)
 
@@ -220,15 +227,14 @@ class Loaders:
                 AsOfView(self.store, at).traverse([key.ci_id], key.direction, key.types, key.depth, key.limit)[0]
                 for key, at in keys
             ]
-            for (key, _), hits in zip(keys, walks, strict=True):
-                if key.paths:
-                    for hit in hits:
-                        hit.path  # noqa: B018 - a lazy path loads here, off the event loop
-            reached = [(hit.ci_id, at) for (_, at), hits in zip(keys, walks, strict=True) for hit in hits]
+            reached = [(ci_id, at) for (_, at), walk in zip(keys, walks, strict=True) for ci_id in walk.ids]
             by_time = {
                 at: history.cis_as_of(self.store, list(dict.fromkeys(ids)), at) for at, ids in _by_time(reached).items()
             }
-            return [Walk(hits, by_time.get(at, {})) for (_, at), hits in zip(keys, walks, strict=True)]
+            return [
+                Walk(walk, by_time.get(at, {}), walk.paths() if key.paths else None)
+                for (key, at), walk in zip(keys, walks, strict=True)
+            ]
 
         return await self._run(load)
 

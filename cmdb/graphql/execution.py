@@ -238,25 +238,26 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return plan
 
     def _compile(
-        self, type_: GraphQLOutputType, field_details_list: FieldDetailsList, required: bool = False
+        self, type_: GraphQLOutputType, field_details_list: FieldDetailsList, required: bool = False, lists: int = 0
     ) -> Complete | None:
-        """The completer of values of ``type_`` (``required``: a null is irregular)."""
+        """The completer of values of ``type_`` (``required``: a null is irregular), inside
+        ``lists`` lists of the plan."""
         if is_non_null_type(type_):
-            return self._compile(type_.of_type, field_details_list, required=True)
+            return self._compile(type_.of_type, field_details_list, True, lists)
         if is_list_type(type_):
-            return _list(self._compile(type_.of_type, field_details_list), required)
+            return _list(self._compile(type_.of_type, field_details_list, False, lists + 1), required)
         if isinstance(type_, CustomGraphQLEnumType):
             return _enum(type_, required)
         if is_leaf_type(type_):
             return _leaf(type_, required)
         if is_abstract_type(type_):
-            return self._abstract(type_, field_details_list, required)
+            return self._abstract(type_, field_details_list, required, lists)
         if is_object_type(type_):
-            return self._object(type_, field_details_list, required)
+            return self._object(type_, field_details_list, required, lists)
         return None
 
     def _object(
-        self, type_: GraphQLObjectType, field_details_list: FieldDetailsList, required: bool = False
+        self, type_: GraphQLObjectType, field_details_list: FieldDetailsList, required: bool = False, lists: int = 0
     ) -> Complete | None:
         if any(details.defer_usage is not None for details in field_details_list):
             return None
@@ -279,23 +280,26 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             reader = _reader(field)
             if reader is None:
                 return None
-            complete = self._compile(field.type, group)
+            complete = self._compile(field.type, group, False, lists)
             if complete is None:
                 return None
             entries.append(_Entry(response_key, reader, complete, _own_answer(field.type)))
         definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
         origin = definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
-        return _object_completer(type_.name, entries, type_.is_type_of, origin, required)
+        # Objects in the lists of a list's items (a walk's paths) are met again: paths share
+        # their edges. Others are met once, and are not worth remembering.
+        return _object_completer(type_.name, entries, type_.is_type_of, origin, required, memo=lists >= 2)
 
     def _abstract(
-        self, type_: GraphQLAbstractType, field_details_list: FieldDetailsList, required: bool = False
+        self, type_: GraphQLAbstractType, field_details_list: FieldDetailsList, required: bool = False, lists: int = 0
     ) -> Complete | None:
         resolve_type = type_.resolve_type
         if resolve_type is None:
             return None
         # every object type a value may turn out to be, compiled now: a plan refers to no request
         by_name = {
-            runtime.name: self._plan(runtime, field_details_list) for runtime in self.schema.get_possible_types(type_)
+            runtime.name: self._object(runtime, field_details_list, False, lists)
+            for runtime in self.schema.get_possible_types(type_)
         }
 
         def complete_abstract(value: Any, info: ResolveInfo, memo: Memo) -> Any:
@@ -373,7 +377,13 @@ class _Entry:
 
 
 def _object_completer(
-    type_name: str, entries: list[_Entry], is_type_of: Callable[..., Any] | None, origin: type | None, required: bool
+    type_name: str,
+    entries: list[_Entry],
+    is_type_of: Callable[..., Any] | None,
+    origin: type | None,
+    required: bool,
+    *,
+    memo: bool,
 ) -> Complete:
     """The completer of one object type's plan, as Python source compiled once per plan: its
     fields unrolled (no loop over the plan), plain attributes read by name, and values that
@@ -408,21 +418,25 @@ def _object_completer(
             "        if isinstance(value, Exception) or is_type_of(value, info) is not True:\n"
             "            raise Irregular\n"
         )
+    # With ``memo``, an object met again by this plan is answered by what it gave the first
+    # time: plain fields compute the same answer. The memo keeps the object, so that its id
+    # is not reused while the completion lasts; an object met by two plans is kept for the
+    # later one.
     source = (
         "def complete(value, info, memo):\n"
         f"{_on_null(required)}"
-        # An object met again by this plan (a walk's paths share their edges) is answered by
-        # what it gave the first time: plain fields compute the same answer. The memo keeps
-        # the object, so that its id is not reused while the completion lasts; an object met
-        # by two plans is kept for the later one.
-        "    again = memo.get(id(value))\n"
-        "    if again is not None and again[0] is value and again[1] is complete:\n"
-        "        return again[2]\n"
-        f"{checks}"
+        + (
+            "    again = memo.get(id(value))\n"
+            "    if again is not None and again[0] is value and again[1] is complete:\n"
+            "        return again[2]\n"
+            if memo
+            else ""
+        )
+        + f"{checks}"
         + "".join(f"{read}\n" for read in reads)
         + f"    completed = {{{', '.join(items)}}}\n"
-        "    memo[id(value)] = (value, complete, completed)\n"
-        "    return completed\n"
+        + ("    memo[id(value)] = (value, complete, completed)\n" if memo else "")
+        + "    return completed\n"
     )
     return _compiled(source, type_name, names)
 

@@ -31,7 +31,7 @@ from strawberry.types import Info
 from strawberry.types.base import get_object_definition
 
 from cmdb import compliance, model
-from cmdb.graphql.context import Context, TraversalKey
+from cmdb.graphql.context import Context, TraversalKey, Walk
 from cmdb.graphql.enums import (
     ChangeKind,
     CIClass,
@@ -45,7 +45,6 @@ from cmdb.graphql.enums import (
 from cmdb.graphql.filters import ChangeFilterInput
 from cmdb.graphql.limits import page_size, traversal_depth
 from cmdb.impact.radius import walk_ids
-from cmdb.store.base import Hit
 from cmdb.vocabulary import vocabulary
 
 __all__ = [
@@ -339,7 +338,8 @@ def rel_node(rel: model.Relationship, seen_from: str | None = None, as_of: datet
 class Reached:
     ci: CI
     depth: int
-    hit: strawberry.Private[Hit]
+    walk: strawberry.Private[Walk]
+    position: strawberry.Private[int]  # this CI's, in the walk
     way: strawberry.Private[model.Direction]
     as_of: strawberry.Private[datetime | None]
     # The walk's edges as GraphQL objects, shared by its hits: paths overlap near the start.
@@ -351,7 +351,7 @@ class Reached:
     def path(self) -> list[Relationship]:
         edges = self.edges
         path: list[Relationship] = []
-        for rel in self.hit.path:
+        for rel in self.walk.path(self.position):
             node = edges.get(id(rel))
             if node is None:
                 node = edges[id(rel)] = rel_node(rel, None, self.as_of)
@@ -360,10 +360,10 @@ class Reached:
 
     @strawberry.field(description="the CIs along the path, from the start CI to this one (cheaper than path)")
     def path_ids(self) -> list[strawberry.ID]:
-        return [strawberry.ID(i) for i in walk_ids(self.hit.path, self.way)]
+        return [strawberry.ID(i) for i in walk_ids(self.walk.path(self.position), self.way)]
 
 
-_make_reached = _maker(Reached, ("ci", "depth", "hit", "way", "as_of", "edges"))
+_make_reached = _maker(Reached, ("ci", "depth", "walk", "position", "way", "as_of", "edges"))
 
 
 @strawberry.interface(description="A configuration item: anything the CMDB tracks.")
@@ -497,12 +497,12 @@ class CI:
             paths=_selects(info, _PATH_FIELDS),
         )
         walk = await info.context.walk(key, self.as_of)
-        found, as_of = walk.cis, self.as_of
+        found, depths, as_of = walk.cis, walk.reached.depths, self.as_of
         edges: dict[int, Relationship] = {}
         return [
-            _make_reached(ci_node(found[hit.ci_id], as_of), hit.depth, hit, way, as_of, edges)
-            for hit in walk.hits
-            if hit.ci_id in found
+            _make_reached(ci_node(found[ci_id], as_of), depths[position], walk, position, way, as_of, edges)
+            for position, ci_id in enumerate(walk.reached.ids)
+            if ci_id in found
         ]
 
     @strawberry.field(description="What this CI needs, transitively, nearest first, with the path to each.")

@@ -154,13 +154,21 @@ class PathBatch(Generic[Node]):
         self._lock = threading.Lock()
 
     def path(self, node: Node) -> tuple[Relationship, ...]:
+        return self._loaded()[node]
+
+    def paths_of(self, nodes: Sequence[Node]) -> list[tuple[Relationship, ...]]:
+        """The path of each of ``nodes``."""
+        paths = self._loaded()
+        return [paths[node] for node in nodes]
+
+    def _loaded(self) -> dict[Node, tuple[Relationship, ...]]:
         paths = self._paths
         if paths is None:
             with self._lock:
                 if self._paths is None:
                     self._paths = self._every_path()
                 paths = self._paths
-        return paths[node]
+        return paths
 
     def _every_path(self) -> dict[Node, tuple[Relationship, ...]]:
         reached = self._walked()
@@ -316,6 +324,14 @@ class Traversal(Sequence[Hit]):
         if self._types is None:
             return None
         return [i for i, ci_type in enumerate(self._types) if ci_type == type_name]
+
+    def paths(self) -> list[tuple[Relationship, ...]]:
+        """Each CI's path, in walking order: loaded in one batch, without making the hits."""
+        if self._hits is not None:
+            return [hit.path for hit in self._hits]
+        if self._paths is None or self._nodes is None:
+            return [()] * len(self.depths)
+        return self._paths.paths_of(self._nodes)
 
     def hits(self) -> list[Hit]:
         if self._hits is None:

@@ -55,6 +55,12 @@ def test_blast_radius_walks_to_dependents_nearest_first_with_paths(store: Store)
     for _ in range(2):  # a caller that only reads gets the same walk (a second time: what was kept)
         shared = store.traverse(["vm"], "in", max_depth=10, shared=True)
         assert [(h.ci_id, h.depth, h.path) for h in shared] == [(h.ci_id, h.depth, h.path) for h in hits]
+    # the paths as a column, made without the hits; the same on a slice, and after the hits
+    fresh = store.traverse(["vm"], "in", max_depth=10, shared=True)
+    assert fresh.paths() == [h.path for h in hits]
+    assert fresh[1:3].paths() == [h.path for h in hits[1:3]]
+    assert store.traverse(["vm"], "in", max_depth=10).paths() == [h.path for h in hits]
+    assert hits.paths() == [h.path for h in hits] and len(hits.paths()) == 5
 
 
 def test_depth_bound_and_start_not_included(store: Store) -> None:
