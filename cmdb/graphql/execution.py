@@ -270,7 +270,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             name = group[0].node.name.value
             if name == "__typename":
-                entries.append(_Entry(response_key, None, type_.name, None))
+                entries.append(_Entry(response_key, None, type_.name, None, False, None, None))
                 continue
             if name.startswith("__") or any(d.node.arguments for d in group):
                 return None
@@ -280,10 +280,18 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             reader = _reader(field)
             if reader is None:
                 return None
-            complete = self._compile(field.type, group, False, lists)
+            nullable = not is_non_null_type(field.type)
+            named = field.type.of_type if is_non_null_type(field.type) else field.type
+            item = None
+            if is_list_type(named):  # the items' completer too, for the object's own loop
+                item = self._compile(named.of_type, group, False, lists + 1)
+                complete = _list(item, not nullable)
+            else:
+                complete = self._compile(field.type, group, False, lists)
             if complete is None:
                 return None
-            entries.append(_Entry(response_key, reader, complete, _own_answer(field.type)))
+            enum = (_enum_names(named), named.wrapped_cls) if isinstance(named, CustomGraphQLEnumType) else None
+            entries.append(_Entry(response_key, reader, complete, _own_answer(field.type), nullable, item, enum))
         definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
         origin = definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
         # Objects in the lists of a list's items (a walk's paths) are met again: paths share
@@ -296,22 +304,22 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         resolve_type = type_.resolve_type
         if resolve_type is None:
             return None
-        # every object type a value may turn out to be, compiled now: a plan refers to no request
-        by_name = {
+        # every object type a value may turn out to be, compiled now (a plan refers to no
+        # request); the object's plan checks the value, as graphql-core's is_type_of would
+        plans = {
             runtime.name: self._object(runtime, field_details_list, False, lists)
             for runtime in self.schema.get_possible_types(type_)
         }
+        by_name = {name: plan for name, plan in plans.items() if plan is not None}
 
         def complete_abstract(value: Any, info: ResolveInfo, memo: Memo) -> Any:
             if value is None or value is Undefined:
                 if required:
                     raise _Irregular
                 return None
-            if isinstance(value, Exception):
-                raise _Irregular
             name = resolve_type(value, info, type_)
-            complete = by_name.get(name) if isinstance(name, str) else None
-            if complete is None:
+            complete = by_name.get(name) if name.__class__ is str else None
+            if complete is None:  # not plain, not a type, or an awaitable: graphql-core's to complete
                 raise _Irregular
             return complete(value, info, memo)
 
@@ -374,6 +382,9 @@ class _Entry:
     reader: str | Callable[[Any], Any] | None  # the attribute's name or a function; None: __typename
     complete: Complete | str  # the completer of its values (for __typename: the type's name)
     own_answer: str | None  # see ``_own_answer``
+    nullable: bool  # a null is its own answer
+    item: Complete | None  # for a list: the completer of its items
+    enum: tuple[dict[Any, str], Any] | None  # for an enum: its names by value, and its Python class
 
 
 def _object_completer(
@@ -405,11 +416,20 @@ def _object_completer(
             names[f"r{n}"] = entry.reader
             reads.append(f"    v{n} = r{n}(value)")
         names[f"c{n}"] = entry.complete
-        call = f"c{n}(v{n}, info, memo)"
-        own = entry.own_answer
-        items.append(f"k{n}: v{n} if {own.format(v=f'v{n}')} else {call}" if own else f"k{n}: {call}")
+        v = f"v{n}"
+        call = f"c{n}({v}, info, memo)"
+        if entry.item is not None:  # a list's items completed here (no call for the list)
+            names[f"i{n}"] = entry.item
+            call = f"([i{n}(x, info, memo) for x in {v}] if {v}.__class__ is list else {call})"
+        elif entry.enum is not None:  # a member's name looked up here; anything else by the call
+            names[f"e{n}"], names[f"m{n}"] = entry.enum
+            call = f"((e{n}.get({v}._value_) if {v}.__class__ is m{n} else None) or {call})"
+        own = entry.own_answer.format(v=v) if entry.own_answer else None
+        if entry.nullable:
+            own = f"{v} is None or {own}" if own else f"{v} is None"
+        items.append(f"k{n}: {v} if {own} else {call}" if own else f"k{n}: {call}")
     if is_type_of is None:
-        checks = "    if isinstance(value, Exception):\n        raise Irregular\n"
+        checks = "    if value.__class__ is not origin and isinstance(value, Exception):\n        raise Irregular\n"
     else:
         # an instance of the type's own class, not cast to another, is of the type (is_type_of's
         # rule), and no exception; other values are checked as graphql-core would
@@ -476,9 +496,9 @@ _ENUM_NAMES: dict[CustomGraphQLEnumType, dict[Any, str]] = {}
 Enum's own hash is a Python call, its value's is not; schemas live as long as the process)."""
 
 
-def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
-    """A strawberry enum's members by dictionary, not by strawberry's scan of every value
-    (the same name: the value whose ``value`` equals the member's)."""
+def _enum_names(type_: CustomGraphQLEnumType) -> dict[Any, str]:
+    """A strawberry enum's GraphQL names by its Python members' values, not by strawberry's
+    scan of every value (the same name: the value whose ``value`` equals the member's)."""
     names = _ENUM_NAMES.get(type_)
     if names is None:
         names = {}
@@ -492,6 +512,11 @@ def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
                             pass
                         break
         _ENUM_NAMES[type_] = names
+    return names
+
+
+def _enum(type_: CustomGraphQLEnumType, required: bool) -> Complete:
+    names = _enum_names(type_)
     slow = _leaf(type_, required)
     members = type_.wrapped_cls
 
