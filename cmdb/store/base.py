@@ -172,13 +172,14 @@ class PathBatch(Generic[Node]):
 
     def _every_path(self) -> dict[Node, tuple[Relationship, ...]]:
         reached = self._walked()
-        edges = self._fetch(edge for _, edge in reached.values() if edge is not None)
+        edges = self._fetch([edge for _, edge in reached.values() if edge is not None])
         paths: dict[Node, tuple[Relationship, ...]] = {}
         for node, (_, step) in reached.items():  # breadth first: a CI comes after the one it was reached from
             if step is None:
                 paths[node] = ()
                 continue
-            before: tuple[Relationship, ...] | None = paths.get(_behind(node, step))
+            # the CI it was reached from: the edge's other end (``_behind``, inline: one call a CI)
+            before: tuple[Relationship, ...] | None = paths.get(step[0] if step[2] == node else step[2])
             if before is None:  # not in that order: walked back, edge by edge
                 paths[node] = tuple(edges[s] for s in walk_back(node, reached))
             else:

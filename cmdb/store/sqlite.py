@@ -425,34 +425,33 @@ def _read_through(
     decode: Callable[[Row], Item],
     fresh: Callable[[Item], Item],
     shared: bool = False,
-) -> Iterator[tuple[Key, Item]]:
+) -> dict[Key, Item]:
     """The items of ``keys``: those ``kept``, then ``read(the others)``, whose rows are kept
     too (up to a bound). A row is decoded for its first caller; read again, it is kept
     decoded, and later callers get copies (cheaper than decoding). A ``shared`` caller (one
     that never changes what it gets) is handed what is kept decoded itself, and what it
     decodes is kept decoded at once."""
     if kept is None:
-        for key, row in read(keys):
-            yield key, decode(row)
-        return
+        return {key: decode(row) for key, row in read(keys)}
     found_kept = [kept.get(key) for key in keys]
     # the missing rows are read first: a read that cannot be made now (``memory_only``)
     # fails before anything is decoded
     missing = [key for key, found in zip(keys, found_kept, strict=True) if found is None]
     rows = list(read(missing)) if missing else []
+    if shared and not missing and tuple not in set(map(type, found_kept)):
+        return dict(zip(keys, found_kept, strict=True))  # type: ignore[arg-type]  # all kept decoded (no rows)
+    items: dict[Key, Item] = {}
     for key, found in zip(keys, found_kept, strict=True):
         if found is None:
             continue
         if isinstance(found, tuple):  # read once before: kept decoded from now on
-            decoded = kept[key] = decode(found)
-            yield key, decoded if shared else fresh(decoded)
-        else:
-            yield key, found if shared else fresh(found)
+            found = kept[key] = decode(found)
+        items[key] = found if shared else fresh(found)
     for key, row in rows:
-        item = decode(row)
+        item = items[key] = decode(row)
         if len(kept) < ROW_CACHE_SIZE:
             kept[key] = item if shared else row
-        yield key, item
+    return items
 
 
 class _ThreadState(threading.local):
@@ -707,7 +706,7 @@ class SqliteStore:
                     yield row[0], row
 
         unique = list(dict.fromkeys(ids))
-        return dict(_read_through(kept.cis if kept else None, unique, read, _row_to_ci, _fresh_ci, shared))
+        return _read_through(kept.cis if kept else None, unique, read, _row_to_ci, _fresh_ci, shared)
 
     def _kept(self) -> _KeptRows | None:
         """The rows read since the last commit, when this store keeps them (see ``__init__``)."""
@@ -982,7 +981,7 @@ class SqliteStore:
 
         kept = self._kept()
         keys = list(set(triples))
-        return dict(_read_through(kept.rels if kept else None, keys, read, _row_to_rel, _fresh_rel, shared))
+        return _read_through(kept.rels if kept else None, keys, read, _row_to_rel, _fresh_rel, shared)
 
     def _walk(
         self,
