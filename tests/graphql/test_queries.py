@@ -310,6 +310,15 @@ async def test_graphiql_is_served_to_a_browser(demo_api: Api) -> None:
     assert "graphiql" in response.text.lower()
 
 
+async def test_a_body_that_is_not_json_is_a_bad_request(demo_api: Api) -> None:
+    headers = {"Authorization": f"Bearer {demo_api.token}", "Content-Type": "application/json"}
+    for body in (b'{"query": "{ stats { total } }"', b"\xff\xfe", b""):
+        response = await demo_api.client.post("/graphql", content=body, headers=headers)
+        assert response.status_code == 400, (body, response.text)
+        assert "JSON" in response.text
+    assert (await demo_api.data("{ stats { total } }"))["stats"]["total"] > 0  # and the next request is answered
+
+
 async def test_changes_page_round_trip(demo_api: Api, demo_store: SqliteStore) -> None:
     from cmdb.store.base import ChangeFilter
 
