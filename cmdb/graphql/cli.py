@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -59,6 +60,9 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
         raise ConfigError(f"GraphQL settings from CMDB_* variables: {problems}") from None
     app.long_lived = True
     store = app.store
+    status = getattr(store, "graph_cache_status", None)
+    if callable(status) and status() != "off":  # read the graph into memory while the server starts
+        threading.Thread(target=store.warm_graph_cache, name="cmdb-graph-copy", daemon=True).start()  # type: ignore[attr-defined]
     web = create_app(store, settings, engine=app.engine(), freeze_gc=True)
     tokens = len(TokenBook.from_settings(settings))
     url = f"http://{host if host not in ('0.0.0.0', '::') else 'localhost'}:{port}/graphql"

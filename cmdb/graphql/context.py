@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,9 +45,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class TraversalKey:
-    """One walk from one CI: which way, along which types, how deep, how many CIs at most."""
+class TraversalKey(NamedTuple):
+    """One walk from one CI: which way, along which types, how deep, how many CIs at most.
+    (A named tuple: made, hashed and compared in C, once or more a walk.)"""
 
     ci_id: str
     direction: Direction
