@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, NamedTuple, TypeVar
 
 from starlette.requests import Request
@@ -43,6 +43,8 @@ __all__ = ["Context", "Loaders", "StoreThreads", "TraversalKey", "Walk"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class TraversalKey(NamedTuple):
@@ -103,38 +105,58 @@ def shared_threads(size: int) -> StoreThreads:
 
 
 class Loaders:
-    """The request's dataloaders; each caches what it loaded for the rest of the request."""
+    """The request's dataloaders, each made when first used; each caches what it loaded for
+    the rest of the request."""
 
     def __init__(self, store: Store, batch_size: int, threads: StoreThreads) -> None:
         self.store = store
         self._run = threads.run
-        self.ci: DataLoader[str, CI | None] = DataLoader(self._load_cis, max_batch_size=batch_size)
-        # (ci id, include inactive) -> every relationship touching the CI, either way
-        self.relationships: DataLoader[tuple[str, bool], list[Relationship]] = DataLoader(
-            self._load_relationships, max_batch_size=batch_size
-        )
-        self.traversal: DataLoader[TraversalKey, Walk] = DataLoader(self._load_traversals, max_batch_size=batch_size)
-        self.findings: DataLoader[str, list[Finding]] = DataLoader(self._load_findings, max_batch_size=batch_size)
-        # The same, as of a past time (cmdb.history rewinds what the store holds now).
-        self.ci_as_of: DataLoader[tuple[str, datetime], CI | None] = DataLoader(
-            self._load_cis_as_of, max_batch_size=batch_size
-        )
-        self.relationships_as_of: DataLoader[tuple[str, datetime], list[Relationship]] = DataLoader(
-            self._load_relationships_as_of, max_batch_size=batch_size
-        )
-        self.traversal_as_of: DataLoader[tuple[TraversalKey, datetime], Walk] = DataLoader(
-            self._load_traversals_as_of, max_batch_size=batch_size
-        )
+        self._batch_size = batch_size
+
+    def _loader(self, load: Callable[[list[K]], Awaitable[list[V]]]) -> DataLoader[K, V]:
+        return DataLoader(load, max_batch_size=self._batch_size)
+
+    @cached_property
+    def ci(self) -> DataLoader[str, CI | None]:
+        return self._loader(self._load_cis)
+
+    @cached_property
+    def relationships(self) -> DataLoader[tuple[str, bool], list[Relationship]]:
+        """(ci id, include inactive) -> every relationship touching the CI, either way"""
+        return self._loader(self._load_relationships)
+
+    @cached_property
+    def traversal(self) -> DataLoader[TraversalKey, Walk]:
+        return self._loader(self._load_traversals)
+
+    @cached_property
+    def findings(self) -> DataLoader[str, list[Finding]]:
+        return self._loader(self._load_findings)
+
+    # The same, as of a past time (cmdb.history rewinds what the store holds now).
+    @cached_property
+    def ci_as_of(self) -> DataLoader[tuple[str, datetime], CI | None]:
+        return self._loader(self._load_cis_as_of)
+
+    @cached_property
+    def relationships_as_of(self) -> DataLoader[tuple[str, datetime], list[Relationship]]:
+        return self._loader(self._load_relationships_as_of)
+
+    @cached_property
+    def traversal_as_of(self) -> DataLoader[tuple[TraversalKey, datetime], Walk]:
+        return self._loader(self._load_traversals_as_of)
 
     def release(self) -> None:
         """Drop what the loaders hold. Graphql-core and strawberry keep a request's context in
         reference cycles, which only the garbage collector frees: without this, every CI, hit
         and relationship a request loaded would wait for a collection, and the collector's
-        passes over them were a large share of a walk's CPU time."""
-        for loader in vars(self).values():
+        passes over them were a large share of a walk's CPU time. The loaders made are
+        dropped too: each refers back to these loaders, a cycle of its own."""
+        for name, loader in list(vars(self).items()):
             if isinstance(loader, DataLoader):
                 loader.clear_all()
                 loader.batch = None  # the last batch's futures hold what they loaded
+                del self.__dict__[name]
 
     async def _read(self, load: Callable[[], T]) -> T:
         """``load()`` here on the event loop if the store answers it from memory, else in a
