@@ -35,7 +35,6 @@ from __future__ import annotations
 import keyword
 import logging
 import operator
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -73,6 +72,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from strawberry.types.field import StrawberryField
 
+from cmdb.graphql.kept import KeptPer
+
 __all__ = ["PlainListExecutionContext"]
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,11 @@ class _Book:
     """The plans of one operation, kept across requests: field collection only reads the
     document (when no directive's argument is a variable), so neither do the plans."""
 
-    operation: OperationDefinitionNode
     fragments: list[FragmentDefinitionNode]  # with the operation, keeps alive the nodes whose ids key the plans
     plans: dict[tuple[int, tuple[int, ...]], Complete | None] = field(default_factory=dict)
 
 
-_BOOKS: WeakKeyDictionary[GraphQLSchema, OrderedDict[int, _Book]] = WeakKeyDictionary()
+_BOOKS: WeakKeyDictionary[GraphQLSchema, KeptPer[OperationDefinitionNode, _Book]] = WeakKeyDictionary()
 
 
 _HANDED_BACK = object()
@@ -151,19 +151,15 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """The plans this operation shares with earlier requests (None: they depend on variables)."""
         books = _BOOKS.get(self.schema)
         if books is None:
-            books = _BOOKS[self.schema] = OrderedDict()
+            books = _BOOKS[self.schema] = KeptPer(PLANNED_OPERATIONS)
         operation = self.operation
-        book = books.get(id(operation))
-        if book is not None and book.operation is operation:
-            books.move_to_end(id(operation))
+        book = books.get(operation)
+        if book is not None:
             return book
         fragments = [details.definition for details in self.fragments.values()]
         if _varies([operation, *fragments]):
             return None
-        book = books[id(operation)] = _Book(operation, fragments)
-        if len(books) > PLANNED_OPERATIONS:
-            books.popitem(last=False)
-        return book
+        return books.put(operation, _Book(fragments))
 
     def complete_list_value(
         self,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,6 +43,7 @@ from strawberry.schema.schema import validate_document
 
 from cmdb.errors import LimitExceeded
 from cmdb.graphql.errors import Code, ErrorCodes
+from cmdb.graphql.kept import KeptPer
 from cmdb.graphql.settings import Limits
 
 __all__ = ["TRAVERSAL_FIELDS", "Document", "Guards", "extensions", "page_size", "traversal_cost", "traversal_depth"]
@@ -100,19 +100,9 @@ def traversal_cost(
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any] | None,
     limits: Limits,
-) -> int:
-    """depth x first (x start CIs) of every traversal field, times the page sizes that enclose it."""
-    return _weigh(schema, operation, fragments, variables, limits)[0]
-
-
-def _weigh(
-    schema: GraphQLSchema,
-    operation: OperationDefinitionNode,
-    fragments: dict[str, FragmentDefinitionNode],
-    variables: dict[str, Any] | None,
-    limits: Limits,
 ) -> tuple[int, bool]:
-    """The traversal cost, and whether it read a variable (else it is the operation's own)."""
+    """depth x first (x start CIs) of every traversal field, times the page sizes that
+    enclose it; and whether it read a variable (else it is the operation's own)."""
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0, False
@@ -183,57 +173,39 @@ class Costs:
     (documents are parsed once, so the same operation comes again); others are weighed
     per request."""
 
-    SIZE = 256
-
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._kept: OrderedDict[int, tuple[OperationDefinitionNode, int]] = OrderedDict()
+        self._kept: KeptPer[OperationDefinitionNode, int] = KeptPer(256)
 
     def cost(
         self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Any
     ) -> int:
-        kept = self._kept.get(id(operation))
-        if kept is not None and kept[0] is operation:
-            self._kept.move_to_end(id(operation))
-            return kept[1]
+        kept = self._kept.get(operation)
+        if kept is not None:
+            return kept
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        cost, read_variable = _weigh(schema, operation, fragments, variables, self.limits)
-        if not read_variable:
-            self._kept[id(operation)] = (operation, cost)
-            if len(self._kept) > self.SIZE:
-                self._kept.popitem(last=False)
-        return cost
+        cost, read_variable = traversal_cost(schema, operation, fragments, variables, self.limits)
+        return cost if read_variable else self._kept.put(operation, cost)
 
 
 _parse = functools.lru_cache(maxsize=256)(parse)
 
 
 class Validations:
-    """The validation errors of each document, kept across requests (up to ``SIZE``).
-
-    Documents come from ``_parse``'s cache, so the same query text brings back the same
-    document object: it is its own key (with the schema and the rules it was checked by). (strawberry's ``ValidationCache`` hashes the whole
-    document, node by node, on every request.)
-    """
-
-    SIZE = 256
+    """The validation errors of each document, kept across requests by the document's
+    identity, with the schema and the rules it was checked by (strawberry's
+    ``ValidationCache`` hashes the whole document, node by node, on every request)."""
 
     def __init__(self) -> None:
-        self._kept: OrderedDict[int, tuple[DocumentNode, GraphQLSchema, tuple[Any, ...], list[GraphQLError]]]
-        self._kept = OrderedDict()
+        self._kept: KeptPer[DocumentNode, tuple[GraphQLSchema, tuple[Any, ...], list[GraphQLError]]] = KeptPer(256)
 
     def errors(
         self, schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
     ) -> list[GraphQLError]:
-        kept = self._kept.get(id(document))
-        if kept is not None and kept[0] is document and kept[1] is schema and kept[2] == rules:
-            self._kept.move_to_end(id(document))
-            return kept[3]
-        errors = validate_document(schema, document, rules)
-        self._kept[id(document)] = (document, schema, rules, errors)
-        if len(self._kept) > self.SIZE:
-            self._kept.popitem(last=False)
-        return errors
+        kept = self._kept.get(document)
+        if kept is not None and kept[0] is schema and kept[1] == rules:
+            return kept[2]
+        return self._kept.put(document, (schema, rules, validate_document(schema, document, rules)))[2]
 
 
 class Document(SchemaExtension):
