@@ -241,7 +241,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if is_non_null_type(type_):
             return self._compile(type_.of_type, field_details_list, True, lists)
         if is_list_type(type_):
-            return _list(self._compile(type_.of_type, field_details_list, False, lists + 1), required)
+            return self._list_and_items(type_, field_details_list, required, lists)[0]
         if isinstance(type_, CustomGraphQLEnumType):
             return _enum(type_, required)
         if is_leaf_type(type_):
@@ -251,6 +251,13 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if is_object_type(type_):
             return self._object(type_, field_details_list, required, lists)
         return None
+
+    def _list_and_items(
+        self, type_: GraphQLList[GraphQLOutputType], field_details_list: FieldDetailsList, required: bool, lists: int
+    ) -> tuple[Complete | None, Complete | None]:
+        """The completer of a list of ``type_``, and the completer of its items."""
+        item = self._compile(type_.of_type, field_details_list, False, lists + 1)
+        return _list(item, required), item
 
     def _object(
         self, type_: GraphQLObjectType, field_details_list: FieldDetailsList, required: bool = False, lists: int = 0
@@ -278,12 +285,10 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             nullable = not is_non_null_type(field.type)
             named = field.type.of_type if is_non_null_type(field.type) else field.type
-            item = None
             if is_list_type(named):  # the items' completer too, for the object's own loop
-                item = self._compile(named.of_type, group, False, lists + 1)
-                complete = _list(item, not nullable)
+                complete, item = self._list_and_items(named, group, not nullable, lists)
             else:
-                complete = self._compile(field.type, group, False, lists)
+                complete, item = self._compile(field.type, group, False, lists), None
             if complete is None:
                 return None
             enum = (_enum_names(named), named.wrapped_cls) if isinstance(named, CustomGraphQLEnumType) else None
