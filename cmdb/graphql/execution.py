@@ -42,6 +42,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from graphql import (
+    ExecutionResult,
     GraphQLAbstractType,
     GraphQLBoolean,
     GraphQLField,
@@ -212,7 +213,13 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def build_response(self, data: dict[str, Any] | None) -> Any:
         # The request's own plans keep its field groups: let them go with the request.
         self._plans.clear()
-        return super().build_response(data)
+        response = super().build_response(data)
+        if isinstance(response, ExecutionResult):
+            # A whole answer: nothing runs after it. graphql-core's helpers for resolvers hold
+            # this context's own methods, a cycle that only the garbage collector frees, with
+            # all the request holds (the collector's passes were pauses of milliseconds).
+            del self.async_helpers
+        return response
 
     # --- compiling plans ----------------------------------------------------------
 
