@@ -60,9 +60,9 @@ def serve(app: App, host: str, port: int, db: Path | None, neo4j_uri: str | None
         raise ConfigError(f"GraphQL settings from CMDB_* variables: {problems}") from None
     app.long_lived = True
     store = app.store
-    status = getattr(store, "graph_cache_status", None)
-    if callable(status) and status() != "off":  # read the graph into memory while the server starts
-        threading.Thread(target=store.warm_graph_cache, name="cmdb-graph-copy", daemon=True).start()  # type: ignore[attr-defined]
+    status, warm = getattr(store, "graph_cache_status", None), getattr(store, "warm_graph_cache", None)
+    if callable(status) and callable(warm) and status() != "off":  # read the graph into memory as the server starts
+        threading.Thread(target=warm, name="cmdb-graph-copy", daemon=True).start()
     web = create_app(store, settings, engine=app.engine(), freeze_gc=True)
     tokens = len(TokenBook.from_settings(settings))
     url = f"http://{host if host not in ('0.0.0.0', '::') else 'localhost'}:{port}/graphql"
