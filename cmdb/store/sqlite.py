@@ -433,7 +433,7 @@ def _read_through(
     decodes is kept decoded at once."""
     if kept is None:
         return {key: decode(row) for key, row in read(keys)}
-    found_kept = [kept.get(key) for key in keys]
+    found_kept = list(map(kept.get, keys))
     # the missing rows are read first: a read that cannot be made now (``memory_only``)
     # fails before anything is decoded
     missing = [key for key, found in zip(keys, found_kept, strict=True) if found is None]
