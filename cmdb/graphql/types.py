@@ -351,8 +351,7 @@ class Reached:
     def path(self) -> list[Relationship]:
         edges = self.edges
         path: list[Relationship] = []
-        paths = self.walk.paths  # loaded with the walk when the query reads paths
-        for rel in paths[self.position] if paths is not None else self.walk.path(self.position):
+        for rel in self.walk.path(self.position):
             node = edges.get(id(rel))
             if node is None:
                 node = edges[id(rel)] = rel_node(rel, None, self.as_of)
