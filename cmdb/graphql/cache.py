@@ -38,6 +38,7 @@ import orjson
 from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse, print_ast
 from graphql.language import Visitor, visit
 
+from cmdb.graphql.kept import DOCUMENTS
 from cmdb.graphql.settings import ResponseCacheSettings
 
 __all__ = ["CLOCK_FIELDS", "PER_CALLER_FIELDS", "DocumentShape", "ResponseCache", "ResponseKey", "document_shape"]
@@ -78,7 +79,7 @@ class _FieldNames(Visitor):
         self.names.add(node.name.value)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=DOCUMENTS)
 def document_shape(query: str, max_tokens: int) -> DocumentShape | None:
     """The shape of ``query``, or None when it does not parse within ``max_tokens`` (never kept)."""
     try:

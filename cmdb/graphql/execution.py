@@ -73,7 +73,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from strawberry.types.field import StrawberryField
 
-from cmdb.graphql.kept import KeptPer
+from cmdb.graphql.kept import DOCUMENTS, KeptPer
 
 __all__ = ["PlainListExecutionContext"]
 
@@ -84,10 +84,6 @@ Memo = dict[int, tuple[Any, Any, dict[str, Any]]]
 """What the objects met so far in one completion gave, by their ids: (object, plan, answer)."""
 Complete = Callable[[Any, ResolveInfo, Memo], Any]
 """Completes one value of a plan's type; raises ``_Irregular`` to hand the list back."""
-
-PLANNED_OPERATIONS = 256
-"""Operations per schema whose plans are kept across requests (as many as documents parsed)."""
-
 
 @dataclass(slots=True)
 class _Book:
@@ -152,7 +148,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """The plans this operation shares with earlier requests (None: they depend on variables)."""
         books = _BOOKS.get(self.schema)
         if books is None:
-            books = _BOOKS[self.schema] = KeptPer(PLANNED_OPERATIONS)
+            books = _BOOKS[self.schema] = KeptPer(DOCUMENTS)
         operation = self.operation
         book = books.get(operation)
         if book is not None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-__all__ = ["KeptPer"]
+__all__ = ["DOCUMENTS", "KeptPer"]
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+DOCUMENTS = 256
+"""How many query texts' parsed documents are kept, and as many of what is kept per document
+or operation (plans, costs, validation verdicts, response shapes)."""
 
 
 class KeptPer(Generic[K, V]):

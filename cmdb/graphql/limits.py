@@ -43,7 +43,7 @@ from strawberry.schema.schema import validate_document
 
 from cmdb.errors import LimitExceeded
 from cmdb.graphql.errors import Code, ErrorCodes
-from cmdb.graphql.kept import KeptPer
+from cmdb.graphql.kept import DOCUMENTS, KeptPer
 from cmdb.graphql.settings import Limits
 
 __all__ = ["TRAVERSAL_FIELDS", "Document", "Guards", "extensions", "page_size", "traversal_cost", "traversal_depth"]
@@ -175,7 +175,7 @@ class Costs:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._kept: KeptPer[OperationDefinitionNode, int] = KeptPer(256)
+        self._kept: KeptPer[OperationDefinitionNode, int] = KeptPer(DOCUMENTS)
 
     def cost(
         self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Any
@@ -188,7 +188,7 @@ class Costs:
         return cost if read_variable else self._kept.put(operation, cost)
 
 
-_parse = functools.lru_cache(maxsize=256)(parse)
+_parse = functools.lru_cache(maxsize=DOCUMENTS)(parse)
 
 
 class Validations:
@@ -197,7 +197,7 @@ class Validations:
     ``ValidationCache`` hashes the whole document, node by node, on every request)."""
 
     def __init__(self) -> None:
-        self._kept: KeptPer[DocumentNode, tuple[GraphQLSchema, tuple[Any, ...], list[GraphQLError]]] = KeptPer(256)
+        self._kept: KeptPer[DocumentNode, tuple[GraphQLSchema, tuple[Any, ...], list[GraphQLError]]] = KeptPer(DOCUMENTS)
 
     def errors(
         self, schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
